@@ -1,0 +1,3 @@
+server {
+  public_url = "backup.example.com"
+}

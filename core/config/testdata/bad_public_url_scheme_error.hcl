@@ -1,0 +1,3 @@
+server {
+  public_url = "ftp://backup.example.com"
+}

@@ -1,0 +1,7 @@
+log {
+  level = "info"
+}
+
+log {
+  level = "debug"
+}

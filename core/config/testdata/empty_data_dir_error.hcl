@@ -1,0 +1,3 @@
+server {
+  data_dir = ""
+}

@@ -1,0 +1,6 @@
+server {
+  tls {
+    cert_file = ""
+    key_file  = "key.pem"
+  }
+}

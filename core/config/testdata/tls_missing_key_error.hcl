@@ -1,0 +1,5 @@
+server {
+  tls {
+    cert_file = "cert.pem"
+  }
+}

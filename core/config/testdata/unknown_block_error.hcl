@@ -1,0 +1,7 @@
+server {
+  listen = "127.0.0.1:8080"
+}
+
+database {
+  path = "./data/rm.db"
+}
