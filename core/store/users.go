@@ -171,7 +171,7 @@ func (db *DB) UpdateUser(ctx context.Context, id string, p UserPatch, now time.T
 		if n, _ := res.RowsAffected(); n == 0 {
 			return ErrNotFound
 		}
-		if (p.Disabled != nil && *p.Disabled) || p.PasswordHash != nil {
+		if p.Disabled != nil && *p.Disabled {
 			_, err = tx.ExecContext(ctx, `DELETE FROM sessions WHERE user_id = ?`, id)
 		}
 		return err
@@ -207,6 +207,14 @@ func (db *DB) DeleteUser(ctx context.Context, id string) error {
 func (db *DB) RecordLogin(ctx context.Context, id string, now time.Time) error {
 	return db.tx(ctx, func(tx *sql.Tx) error {
 		_, err := tx.ExecContext(ctx, `UPDATE users SET last_login_at = ? WHERE id = ?`, ms(now), id)
+		return err
+	})
+}
+
+// DeleteUserSessions ends every session of a user (after a password change).
+func (db *DB) DeleteUserSessions(ctx context.Context, userID string) error {
+	return db.tx(ctx, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `DELETE FROM sessions WHERE user_id = ?`, userID)
 		return err
 	})
 }
