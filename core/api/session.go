@@ -25,8 +25,8 @@ type bootstrapResponse struct {
 // bootstrap creates the first admin with the one-time setup token and
 // returns an admin API token. Of concurrent attempts exactly one wins.
 func (a *API) bootstrap(w http.ResponseWriter, r *http.Request) error {
-	ip := auth.ClientIP(r.RemoteAddr)
-	if err := a.limited(r, "addr:"+ip); err != nil {
+	addrKey := "addr:" + auth.ClientNet(auth.ClientIP(r.RemoteAddr))
+	if err := a.limited(r, addrKey); err != nil {
 		return err
 	}
 	var req bootstrapRequest
@@ -41,7 +41,7 @@ func (a *API) bootstrap(w http.ResponseWriter, r *http.Request) error {
 		return errorf(http.StatusConflict, "setup_complete", "setup is already complete; log in instead")
 	}
 	if req.SetupToken == "" || !auth.EqualHash(auth.HashToken(req.SetupToken), setupHash) {
-		a.addrLimit.Fail("addr:"+ip, a.now())
+		a.addrLimit.Fail(addrKey, a.now())
 		return errorf(http.StatusUnauthorized, "bad_setup_token", "setup token is wrong; use the one in <data_dir>/setup-token or the server log")
 	}
 	if err := validUsername(req.Username); err != nil {
@@ -121,7 +121,7 @@ func (a *API) login(w http.ResponseWriter, r *http.Request) error {
 	st := state(r)
 	st.actorName = req.Username
 	ip := auth.ClientIP(r.RemoteAddr)
-	userKey, addrKey := "user:"+strings.ToLower(req.Username), "addr:"+ip
+	userKey, addrKey := "user:"+strings.ToLower(req.Username), "addr:"+auth.ClientNet(ip)
 	if err := a.limited(r, userKey, addrKey); err != nil {
 		return err
 	}
