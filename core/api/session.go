@@ -134,7 +134,9 @@ func (a *API) login(w http.ResponseWriter, r *http.Request) error {
 	}
 	u, err := a.store.GetUserByName(r.Context(), req.Username)
 	if errors.Is(err, store.ErrNotFound) || (err == nil && u.PasswordHash == "") {
-		auth.DummyVerify(req.Password)
+		// Spend what a real check costs, so timing does not tell which
+		// usernames exist.
+		_, _ = auth.HashPassword(req.Password, a.opts.PasswordParams)
 		return fail()
 	}
 	if err != nil {
