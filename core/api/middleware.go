@@ -101,6 +101,7 @@ func mutating(method string) bool {
 // audit entry of a state change.
 func (a *API) wrap(rt route) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
 		st := &reqState{route: rt}
 		r = r.WithContext(context.WithValue(r.Context(), stateKey{}, st))
 		rec := &statusRecorder{ResponseWriter: w}
@@ -119,6 +120,10 @@ func (a *API) wrap(rt route) http.Handler {
 		if mutating(rt.method) {
 			a.audit(r, st)
 		}
+		// Paths and route names only: no query strings, bodies or headers,
+		// which may carry secrets.
+		a.logger.Debug("request", "route", rt.name, "method", r.Method, "path", r.URL.Path,
+			"status", rec.status, "duration", time.Since(start), "remote", auth.ClientIP(r.RemoteAddr))
 	})
 }
 

@@ -1,0 +1,82 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/hashicorp/hcl/v2"
+
+	"github.com/restic-manager/restic-manager/core/config"
+)
+
+func configValidateCommand() Command {
+	return Command{
+		Name:     "config validate",
+		Synopsis: "Check a server configuration file",
+		Usage: `Usage: restic-manager config validate FILE
+
+  Parse and validate a server configuration file without starting the
+  server or touching its data. Problems are printed to standard error as
+  "Error: FILE:LINE:COL: summary" with the offending line and a caret under
+  it. Exits 0 and prints "FILE: valid" when the file has no errors (warnings
+  are printed but do not fail), 1 otherwise. Needs no server.
+
+Example:
+  $ restic-manager config validate /etc/restic-manager/config.hcl
+  /etc/restic-manager/config.hcl: valid
+`,
+		Run: runConfigValidate,
+	}
+}
+
+func runConfigValidate(_ context.Context, env *Env, args []string) error {
+	fs := newFlagSet("config validate")
+	pos, err := ParseFlags(fs, args)
+	if err != nil {
+		return err
+	}
+	if err := wantArgs(pos, 1, "the configuration FILE"); err != nil {
+		return err
+	}
+	path := pos[0]
+	_, files, diags := config.Load(path)
+	if len(diags) > 0 {
+		if err := config.WriteDiagnostics(env.Stderr, files, diags); err != nil {
+			return err
+		}
+	}
+	errs, warns := countDiagnostics(diags)
+	if errs > 0 {
+		summary := fmt.Sprintf("%s: %s", path, plural(errs, "error"))
+		if warns > 0 {
+			summary += ", " + plural(warns, "warning")
+		}
+		return errors.New(summary)
+	}
+	if warns > 0 {
+		_, err = fmt.Fprintf(env.Stdout, "%s: valid (%s)\n", path, plural(warns, "warning"))
+		return err
+	}
+	_, err = fmt.Fprintf(env.Stdout, "%s: valid\n", path)
+	return err
+}
+
+func countDiagnostics(diags hcl.Diagnostics) (errs, warns int) {
+	for _, d := range diags {
+		if d.Severity == hcl.DiagError {
+			errs++
+		} else {
+			warns++
+		}
+	}
+	return errs, warns
+}
+
+// plural writes "1 error", "2 errors".
+func plural(n int, noun string) string {
+	if n == 1 {
+		return fmt.Sprintf("1 %s", noun)
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
+}
