@@ -57,20 +57,16 @@ func (a *API) listAudit(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	next := ""
-	if len(entries) > limit {
-		entries = entries[:limit]
-		next = encodeCursor(strconv.FormatInt(entries[limit-1].ID, 10))
-	}
-	out := make([]auditJSON, 0, len(entries))
-	for _, e := range entries {
-		d := e.Detail
-		if d == nil {
-			d = map[string]any{}
-		}
-		out = append(out, auditJSON{ID: e.ID, Time: e.Time, ActorKind: e.ActorKind, ActorID: e.ActorID, Actor: e.ActorName,
-			Action: e.Action, TargetKind: e.TargetKind, TargetID: e.TargetID, SourceAddr: e.SourceAddr, Outcome: e.Outcome, Detail: d})
-	}
-	writeJSON(w, http.StatusOK, newList(out, next))
+	key := func(e store.AuditEntry) string { return strconv.FormatInt(e.ID, 10) }
+	writePage(w, entries, limit, key, toAuditJSON)
 	return nil
+}
+
+func toAuditJSON(e store.AuditEntry) auditJSON {
+	d := e.Detail
+	if d == nil {
+		d = map[string]any{}
+	}
+	return auditJSON{ID: e.ID, Time: e.Time, ActorKind: e.ActorKind, ActorID: e.ActorID, Actor: e.ActorName,
+		Action: e.Action, TargetKind: e.TargetKind, TargetID: e.TargetID, SourceAddr: e.SourceAddr, Outcome: e.Outcome, Detail: d}
 }

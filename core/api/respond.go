@@ -121,3 +121,19 @@ func page(r *http.Request) (limit int, cursor string, err error) {
 }
 
 func encodeCursor(s string) string { return base64.RawURLEncoding.EncodeToString([]byte(s)) }
+
+// writePage answers with one page of a listing. The store was asked for
+// limit+1 rows: if it gave that many, there is a next page, which starts
+// after the key of the last row shown.
+func writePage[S, J any](w http.ResponseWriter, rows []S, limit int, key func(S) string, toJSON func(S) J) {
+	next := ""
+	if len(rows) > limit {
+		rows = rows[:limit]
+		next = encodeCursor(key(rows[limit-1]))
+	}
+	out := make([]J, 0, len(rows))
+	for _, row := range rows {
+		out = append(out, toJSON(row))
+	}
+	writeJSON(w, http.StatusOK, newList(out, next))
+}

@@ -45,16 +45,7 @@ func (a *API) listTokens(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	next := ""
-	if len(tokens) > limit {
-		tokens = tokens[:limit]
-		next = encodeCursor(tokens[limit-1].ID)
-	}
-	out := make([]tokenJSON, 0, len(tokens))
-	for _, t := range tokens {
-		out = append(out, toTokenJSON(t))
-	}
-	writeJSON(w, http.StatusOK, newList(out, next))
+	writePage(w, tokens, limit, func(t store.APIToken) string { return t.ID }, toTokenJSON)
 	return nil
 }
 

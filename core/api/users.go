@@ -72,16 +72,7 @@ func (a *API) listUsers(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	next := ""
-	if len(users) > limit {
-		users = users[:limit]
-		next = encodeCursor(users[limit-1].Username)
-	}
-	out := make([]userJSON, 0, len(users))
-	for _, u := range users {
-		out = append(out, toUserJSON(u))
-	}
-	writeJSON(w, http.StatusOK, newList(out, next))
+	writePage(w, users, limit, func(u store.User) string { return u.Username }, toUserJSON)
 	return nil
 }
 
