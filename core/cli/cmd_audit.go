@@ -79,23 +79,17 @@ Example:
 }
 
 func runAuditList(ctx context.Context, env *Env, args []string) error {
-	fs := newFlagSet("audit list")
-	api := addAPIFlags(fs, env)
-	actor := fs.String("actor", "", "")
-	action := fs.String("action", "", "")
-	target := fs.String("target", "", "")
-	since := fs.String("since", "", "")
-	until := fs.String("until", "", "")
-	limit := fs.Int("limit", 0, "")
-	asJSON := fs.Bool("json", false, "")
-	pos, err := ParseFlags(fs, args)
-	if err != nil {
+	a := newAPICmd(env, "audit list", true)
+	actor := a.fs.String("actor", "", "")
+	action := a.fs.String("action", "", "")
+	target := a.fs.String("target", "", "")
+	since := a.fs.String("since", "", "")
+	until := a.fs.String("until", "", "")
+	limit := a.fs.Int("limit", 0, "")
+	if _, err := a.parse(args, 0, ""); err != nil {
 		return err
 	}
-	if err := wantArgs(pos, 0, ""); err != nil {
-		return err
-	}
-	maxEntries, err := limitFlag(fs, *limit, *asJSON)
+	maxEntries, err := limitFlag(a.fs, *limit, a.asJSON)
 	if err != nil {
 		return err
 	}
@@ -116,32 +110,19 @@ func runAuditList(ctx context.Context, env *Env, args []string) error {
 		}
 		query.Set(f[0], t)
 	}
-	c, err := api.client(true)
-	if err != nil {
-		return err
-	}
-	raw, more, err := c.listN(ctx, "/audit", query, maxEntries)
-	if err != nil {
-		return err
-	}
-	if *asJSON {
-		return writeJSON(env.Stdout, raw)
-	}
-	entries, err := decodeItems[auditEntry](raw)
-	if err != nil {
-		return err
-	}
-	t := newTable(env.Stdout, "ID", "TIME", "ACTOR", "ACTION", "TARGET", "OUTCOME", "SOURCE")
-	for _, e := range entries {
-		t.row(strconv.FormatInt(e.ID, 10), fmtTime(e.Time), e.actor(), e.Action, e.target(), e.Outcome, e.SourceAddr)
-	}
-	if err := t.flush(); err != nil {
-		return err
-	}
-	if more {
-		fmt.Fprintf(env.Stderr, "Showing the newest %d entries; there are more: narrow with --since or --action, or pass --limit 0 for all.\n", maxEntries)
-	}
-	return nil
+	return listN(ctx, a, "/audit", query, maxEntries, func(entries []auditEntry, more bool) error {
+		t := newTable(env.Stdout, "ID", "TIME", "ACTOR", "ACTION", "TARGET", "OUTCOME", "SOURCE")
+		for _, e := range entries {
+			t.row(strconv.FormatInt(e.ID, 10), fmtTime(e.Time), e.actor(), e.Action, e.target(), e.Outcome, e.SourceAddr)
+		}
+		if err := t.flush(); err != nil {
+			return err
+		}
+		if more {
+			fmt.Fprintf(env.Stderr, "Showing the newest %d entries; there are more: narrow with --since or --action, or pass --limit 0 for all.\n", maxEntries)
+		}
+		return nil
+	})
 }
 
 // limitFlag rejects a negative --limit the user typed and returns the

@@ -49,11 +49,7 @@ func runBootstrap(ctx context.Context, env *Env, args []string) error {
 	username := fs.String("username", "", "")
 	passwordFile := fs.String("password-file", "", "")
 	asJSON := fs.Bool("json", false, "")
-	pos, err := ParseFlags(fs, args)
-	if err != nil {
-		return err
-	}
-	if err := wantArgs(pos, 0, ""); err != nil {
+	if _, err := parseArgs(fs, args, 0, ""); err != nil {
 		return err
 	}
 	if err := requireFlags(fs, "setup-token", "username", "password-file"); err != nil {

@@ -32,11 +32,8 @@ Example:
 
 func runConfigValidate(_ context.Context, env *Env, args []string) error {
 	fs := newFlagSet("config validate")
-	pos, err := ParseFlags(fs, args)
+	pos, err := parseArgs(fs, args, 1, "the configuration FILE")
 	if err != nil {
-		return err
-	}
-	if err := wantArgs(pos, 1, "the configuration FILE"); err != nil {
 		return err
 	}
 	path := pos[0]

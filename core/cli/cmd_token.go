@@ -2,7 +2,6 @@ package cli
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -58,19 +57,13 @@ Example:
   rmt_...
 `,
 		Run: func(ctx context.Context, env *Env, args []string) error {
-			fs := newFlagSet("token create")
-			api := addAPIFlags(fs, env)
-			name := fs.String("name", "", "")
-			ttl := fs.String("ttl", "", "")
-			asJSON := fs.Bool("json", false, "")
-			pos, err := ParseFlags(fs, args)
-			if err != nil {
+			a := newAPICmd(env, "token create", true)
+			name := a.fs.String("name", "", "")
+			ttl := a.fs.String("ttl", "", "")
+			if _, err := a.parse(args, 0, ""); err != nil {
 				return err
 			}
-			if err := wantArgs(pos, 0, ""); err != nil {
-				return err
-			}
-			if err := requireFlags(fs, "name"); err != nil {
+			if err := requireFlags(a.fs, "name"); err != nil {
 				return err
 			}
 			req := struct {
@@ -84,12 +77,8 @@ Example:
 				}
 				req.ExpiresIn = d.String()
 			}
-			c, err := api.client(true)
+			raw, err := a.call(ctx, http.MethodPost, "/tokens", req)
 			if err != nil {
-				return err
-			}
-			var raw json.RawMessage
-			if err := c.do(ctx, http.MethodPost, "/tokens", nil, req, &raw); err != nil {
 				return err
 			}
 			var t apiToken
@@ -100,7 +89,7 @@ Example:
 				return errors.New("the server's answer has no token")
 			}
 			fmt.Fprintf(env.Stderr, "Created token %q (id %s). It is shown only once: store it now.\n", sanitize(t.Name), sanitize(t.ID))
-			if *asJSON {
+			if a.asJSON {
 				return writeJSON(env.Stdout, raw)
 			}
 			_, err = fmt.Fprintln(env.Stdout, t.Token)
@@ -127,42 +116,23 @@ Example:
   $ restic-manager token list --all
 `,
 		Run: func(ctx context.Context, env *Env, args []string) error {
-			fs := newFlagSet("token list")
-			api := addAPIFlags(fs, env)
-			all := fs.Bool("all", false, "")
-			asJSON := fs.Bool("json", false, "")
-			pos, err := ParseFlags(fs, args)
-			if err != nil {
-				return err
-			}
-			if err := wantArgs(pos, 0, ""); err != nil {
-				return err
-			}
-			c, err := api.client(true)
-			if err != nil {
+			a := newAPICmd(env, "token list", true)
+			all := a.fs.Bool("all", false, "")
+			if _, err := a.parse(args, 0, ""); err != nil {
 				return err
 			}
 			query := url.Values{}
 			if *all {
 				query.Set("all", "true")
 			}
-			raw, err := c.listAll(ctx, "/tokens", query)
-			if err != nil {
-				return err
-			}
-			if *asJSON {
-				return writeJSON(env.Stdout, raw)
-			}
-			tokens, err := decodeItems[apiToken](raw)
-			if err != nil {
-				return err
-			}
-			now := time.Now()
-			t := newTable(env.Stdout, "ID", "NAME", "USER ID", "STATUS", "CREATED", "EXPIRES", "LAST USED")
-			for _, tok := range tokens {
-				t.row(tok.ID, tok.Name, tok.UserID, tok.status(now), fmtTime(tok.CreatedAt), fmtTime(tok.ExpiresAt), fmtTime(tok.LastUsedAt))
-			}
-			return t.flush()
+			return list(ctx, a, "/tokens", query, func(tokens []apiToken) error {
+				now := time.Now()
+				t := newTable(env.Stdout, "ID", "NAME", "USER ID", "STATUS", "CREATED", "EXPIRES", "LAST USED")
+				for _, tok := range tokens {
+					t.row(tok.ID, tok.Name, tok.UserID, tok.status(now), fmtTime(tok.CreatedAt), fmtTime(tok.ExpiresAt), fmtTime(tok.LastUsedAt))
+				}
+				return t.flush()
+			})
 		},
 	}
 }
@@ -182,28 +152,16 @@ Example:
   $ restic-manager token revoke 01J9ZR...
 `,
 		Run: func(ctx context.Context, env *Env, args []string) error {
-			fs := newFlagSet("token revoke")
-			api := addAPIFlags(fs, env)
-			pos, err := ParseFlags(fs, args)
+			a := newAPICmd(env, "token revoke", false)
+			pos, err := a.parse(args, 1, "the token's ID")
 			if err != nil {
-				return err
-			}
-			if err := wantArgs(pos, 1, "the token's ID"); err != nil {
 				return err
 			}
 			if strings.HasPrefix(pos[0], tokenSecretPrefix) {
 				// Sending it would put the secret in the server's logs.
 				return Usagef("that looks like a token secret, not its ID; find the ID with \"token list\"")
 			}
-			c, err := api.client(true)
-			if err != nil {
-				return err
-			}
-			if err := c.do(ctx, http.MethodDelete, "/tokens/"+url.PathEscape(pos[0]), nil, nil, nil); err != nil {
-				return err
-			}
-			fmt.Fprintf(env.Stderr, "Revoked token %s.\n", sanitize(pos[0]))
-			return nil
+			return a.remove(ctx, "/tokens/"+url.PathEscape(pos[0]), fmt.Sprintf("Revoked token %s.", sanitize(pos[0])))
 		},
 	}
 }

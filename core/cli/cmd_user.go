@@ -2,7 +2,6 @@ package cli
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -79,36 +78,17 @@ Example:
   01J9...   admin     -             admin  active  2026-01-02T15:04:05+01:00
 `,
 		Run: func(ctx context.Context, env *Env, args []string) error {
-			fs := newFlagSet("user list")
-			api := addAPIFlags(fs, env)
-			asJSON := fs.Bool("json", false, "")
-			pos, err := ParseFlags(fs, args)
-			if err != nil {
+			a := newAPICmd(env, "user list", true)
+			if _, err := a.parse(args, 0, ""); err != nil {
 				return err
 			}
-			if err := wantArgs(pos, 0, ""); err != nil {
-				return err
-			}
-			c, err := api.client(true)
-			if err != nil {
-				return err
-			}
-			raw, err := c.listAll(ctx, "/users", nil)
-			if err != nil {
-				return err
-			}
-			if *asJSON {
-				return writeJSON(env.Stdout, raw)
-			}
-			users, err := decodeItems[user](raw)
-			if err != nil {
-				return err
-			}
-			t := newTable(env.Stdout, "ID", "USERNAME", "DISPLAY NAME", "ROLE", "STATUS", "LAST LOGIN")
-			for _, u := range users {
-				t.row(u.ID, u.Username, u.DisplayName, u.Role, u.status(), fmtTime(u.LastLoginAt))
-			}
-			return t.flush()
+			return list(ctx, a, "/users", nil, func(users []user) error {
+				t := newTable(env.Stdout, "ID", "USERNAME", "DISPLAY NAME", "ROLE", "STATUS", "LAST LOGIN")
+				for _, u := range users {
+					t.row(u.ID, u.Username, u.DisplayName, u.Role, u.status(), fmtTime(u.LastLoginAt))
+				}
+				return t.flush()
+			})
 		},
 	}
 }
@@ -138,8 +118,7 @@ Example:
   01J9ZQ...
 `,
 		Run: func(ctx context.Context, env *Env, args []string) error {
-			fs := newFlagSet("user create")
-			api := addAPIFlags(fs, env)
+			a := newAPICmd(env, "user create", true)
 			var req struct {
 				Username    string `json:"username"`
 				Password    string `json:"password"`
@@ -147,55 +126,33 @@ Example:
 				DisplayName string `json:"display_name,omitempty"`
 				Email       string `json:"email,omitempty"`
 			}
-			fs.StringVar(&req.Username, "username", "", "")
-			passwordFile := fs.String("password-file", "", "")
-			fs.StringVar(&req.Role, "role", "viewer", "")
-			fs.StringVar(&req.DisplayName, "display-name", "", "")
-			fs.StringVar(&req.Email, "email", "", "")
-			asJSON := fs.Bool("json", false, "")
-			pos, err := ParseFlags(fs, args)
-			if err != nil {
+			a.fs.StringVar(&req.Username, "username", "", "")
+			passwordFile := a.fs.String("password-file", "", "")
+			a.fs.StringVar(&req.Role, "role", "viewer", "")
+			a.fs.StringVar(&req.DisplayName, "display-name", "", "")
+			a.fs.StringVar(&req.Email, "email", "", "")
+			if _, err := a.parse(args, 0, ""); err != nil {
 				return err
 			}
-			if err := wantArgs(pos, 0, ""); err != nil {
-				return err
-			}
-			if err := requireFlags(fs, "username", "password-file"); err != nil {
+			if err := requireFlags(a.fs, "username", "password-file"); err != nil {
 				return err
 			}
 			if !validRole(req.Role) {
 				return Usagef("--role %q: want admin, operator or viewer", req.Role)
 			}
-			c, err := api.client(true)
+			// A missing token or bad address fails before the password,
+			// perhaps standard input, is read.
+			if _, err := a.client(); err != nil {
+				return err
+			}
+			password, err := readSecretFile(env, *passwordFile)
 			if err != nil {
 				return err
 			}
-			if req.Password, err = readSecretFile(env, *passwordFile); err != nil {
-				return err
-			}
-			var raw json.RawMessage
-			if err := c.do(ctx, http.MethodPost, "/users", nil, req, &raw); err != nil {
-				return err
-			}
-			return printCreated(env, raw, *asJSON)
+			req.Password = password
+			return a.send(ctx, http.MethodPost, "/users", req)
 		},
 	}
-}
-
-// printCreated prints what a create or update returned: the whole object
-// with --json, else its id.
-func printCreated(env *Env, raw json.RawMessage, asJSON bool) error {
-	if asJSON {
-		return writeJSON(env.Stdout, raw)
-	}
-	var obj struct {
-		ID string `json:"id"`
-	}
-	if err := decodeObject(raw, &obj); err != nil {
-		return err
-	}
-	_, err := fmt.Fprintln(env.Stdout, obj.ID)
-	return err
 }
 
 func userDisableCommand() Command {
@@ -237,28 +194,15 @@ func userSetDisabledCommand(verb string, disabled bool, usage string) Command {
 		Synopsis: map[bool]string{true: "Disable a user", false: "Enable a disabled user"}[disabled],
 		Usage:    usage,
 		Run: func(ctx context.Context, env *Env, args []string) error {
-			fs := newFlagSet(name)
-			api := addAPIFlags(fs, env)
-			asJSON := fs.Bool("json", false, "")
-			pos, err := ParseFlags(fs, args)
-			if err != nil {
-				return err
-			}
-			if err := wantArgs(pos, 1, "the user's ID or USERNAME"); err != nil {
-				return err
-			}
-			c, err := api.client(true)
+			a := newAPICmd(env, name, true)
+			pos, err := a.parse(args, 1, "the user's ID or USERNAME")
 			if err != nil {
 				return err
 			}
 			req := struct {
 				Disabled bool `json:"disabled"`
 			}{disabled}
-			var raw json.RawMessage
-			if err := c.do(ctx, http.MethodPatch, userPath(pos[0]), nil, req, &raw); err != nil {
-				return err
-			}
-			return printCreated(env, raw, *asJSON)
+			return a.send(ctx, http.MethodPatch, userPath(pos[0]), req)
 		},
 	}
 }
@@ -277,24 +221,12 @@ Example:
   $ restic-manager user delete alice
 `,
 		Run: func(ctx context.Context, env *Env, args []string) error {
-			fs := newFlagSet("user delete")
-			api := addAPIFlags(fs, env)
-			pos, err := ParseFlags(fs, args)
+			a := newAPICmd(env, "user delete", false)
+			pos, err := a.parse(args, 1, "the user's ID or USERNAME")
 			if err != nil {
 				return err
 			}
-			if err := wantArgs(pos, 1, "the user's ID or USERNAME"); err != nil {
-				return err
-			}
-			c, err := api.client(true)
-			if err != nil {
-				return err
-			}
-			if err := c.do(ctx, http.MethodDelete, userPath(pos[0]), nil, nil, nil); err != nil {
-				return err
-			}
-			fmt.Fprintf(env.Stderr, "Deleted user %q.\n", pos[0])
-			return nil
+			return a.remove(ctx, userPath(pos[0]), fmt.Sprintf("Deleted user %q.", pos[0]))
 		},
 	}
 }
@@ -315,32 +247,14 @@ Example:
   $ restic-manager user show alice
 `,
 		Run: func(ctx context.Context, env *Env, args []string) error {
-			fs := newFlagSet("user show")
-			api := addAPIFlags(fs, env)
-			asJSON := fs.Bool("json", false, "")
-			pos, err := ParseFlags(fs, args)
+			a := newAPICmd(env, "user show", true)
+			pos, err := a.parse(args, 1, "the user's ID or USERNAME")
 			if err != nil {
 				return err
 			}
-			if err := wantArgs(pos, 1, "the user's ID or USERNAME"); err != nil {
-				return err
-			}
-			c, err := api.client(true)
-			if err != nil {
-				return err
-			}
-			var raw json.RawMessage
-			if err := c.do(ctx, http.MethodGet, userPath(pos[0]), nil, nil, &raw); err != nil {
-				return err
-			}
-			if *asJSON {
-				return writeJSON(env.Stdout, raw)
-			}
-			var u user
-			if err := decodeObject(raw, &u); err != nil {
-				return err
-			}
-			return writeFields(env.Stdout, u.fields())
+			return get(ctx, a, userPath(pos[0]), func(u user) error {
+				return writeFields(env.Stdout, u.fields())
+			})
 		},
 	}
 }
@@ -362,35 +276,17 @@ Example:
   $ RM_TOKEN=rmt_... restic-manager whoami
 `,
 		Run: func(ctx context.Context, env *Env, args []string) error {
-			fs := newFlagSet("whoami")
-			api := addAPIFlags(fs, env)
-			asJSON := fs.Bool("json", false, "")
-			pos, err := ParseFlags(fs, args)
-			if err != nil {
+			a := newAPICmd(env, "whoami", true)
+			if _, err := a.parse(args, 0, ""); err != nil {
 				return err
 			}
-			if err := wantArgs(pos, 0, ""); err != nil {
-				return err
-			}
-			c, err := api.client(true)
-			if err != nil {
-				return err
-			}
-			var raw json.RawMessage
-			if err := c.do(ctx, http.MethodGet, "/me", nil, nil, &raw); err != nil {
-				return err
-			}
-			if *asJSON {
-				return writeJSON(env.Stdout, raw)
-			}
-			var me struct {
+			// The type stays anonymous: a decode error prints it.
+			return get(ctx, a, "/me", func(me struct {
 				User       user   `json:"user"`
 				AuthMethod string `json:"auth_method"`
-			}
-			if err := decodeObject(raw, &me); err != nil {
-				return err
-			}
-			return writeFields(env.Stdout, append(me.User.fields(), [2]string{"Auth method", me.AuthMethod}))
+			}) error {
+				return writeFields(env.Stdout, append(me.User.fields(), [2]string{"Auth method", me.AuthMethod}))
+			})
 		},
 	}
 }

@@ -27,11 +27,7 @@ Example:
 		Run: func(_ context.Context, env *Env, args []string) error {
 			fs := newFlagSet("version")
 			asJSON := fs.Bool("json", false, "")
-			pos, err := ParseFlags(fs, args)
-			if err != nil {
-				return err
-			}
-			if err := wantArgs(pos, 0, ""); err != nil {
+			if _, err := parseArgs(fs, args, 0, ""); err != nil {
 				return err
 			}
 			if *asJSON {
@@ -42,7 +38,7 @@ Example:
 					"arch":    runtime.GOARCH,
 				})
 			}
-			_, err = fmt.Fprintln(env.Stdout, version.String())
+			_, err := fmt.Fprintln(env.Stdout, version.String())
 			return err
 		},
 	}

@@ -113,6 +113,20 @@ func (s *StringSlice) Set(v string) error {
 
 var _ flag.Value = (*StringSlice)(nil)
 
+// parseArgs parses args with fs (see ParseFlags) and returns the
+// positional arguments, which must be exactly n; what names them in the
+// error when one is missing.
+func parseArgs(fs *flag.FlagSet, args []string, n int, what string) ([]string, error) {
+	pos, err := ParseFlags(fs, args)
+	if err != nil {
+		return nil, err
+	}
+	if err := wantArgs(pos, n, what); err != nil {
+		return nil, err
+	}
+	return pos, nil
+}
+
 // wantArgs checks the number of positional arguments; what names them for
 // the error, such as "a user ID or name".
 func wantArgs(args []string, n int, what string) error {
