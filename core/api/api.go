@@ -69,16 +69,15 @@ type Options struct {
 
 // API serves /api/v1 and the health endpoints.
 type API struct {
-	opts       Options
-	store      Store
-	logger     hclog.Logger
-	now        func() time.Time
-	setupHash  atomic.Pointer[string]
-	setupDone  atomic.Bool
-	userLimit  *auth.Limiter
-	addrLimit  *auth.Limiter
-	router     *mux.Router
-	sessionTTL time.Duration
+	opts      Options
+	store     Store
+	logger    hclog.Logger
+	now       func() time.Time
+	setupHash atomic.Pointer[string]
+	setupDone atomic.Bool
+	userLimit *auth.Limiter
+	addrLimit *auth.Limiter
+	router    *mux.Router
 }
 
 // New builds the API and its router.

@@ -67,6 +67,8 @@ func toAuditJSON(e store.AuditEntry) auditJSON {
 	if d == nil {
 		d = map[string]any{}
 	}
-	return auditJSON{ID: e.ID, Time: e.Time, ActorKind: e.ActorKind, ActorID: e.ActorID, Actor: e.ActorName,
-		Action: e.Action, TargetKind: e.TargetKind, TargetID: e.TargetID, SourceAddr: e.SourceAddr, Outcome: e.Outcome, Detail: d}
+	return auditJSON{
+		ID: e.ID, Time: e.Time, ActorKind: e.ActorKind, ActorID: e.ActorID, Actor: e.ActorName,
+		Action: e.Action, TargetKind: e.TargetKind, TargetID: e.TargetID, SourceAddr: e.SourceAddr, Outcome: e.Outcome, Detail: d,
+	}
 }

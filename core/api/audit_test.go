@@ -18,7 +18,8 @@ func TestEveryStateChangeIsAudited(t *testing.T) {
 	root := e.bootstrap()
 	cookie, csrf := e.login("root", testPassword)
 	r := e.want(call{method: "POST", path: "/api/v1/users", token: root, body: map[string]string{
-		"username": "olivia", "password": testPassword, "role": "operator"}}, http.StatusCreated)
+		"username": "olivia", "password": testPassword, "role": "operator",
+	}}, http.StatusCreated)
 	var olivia userJSON
 	r.decode(t, &olivia)
 	e.want(call{method: "PATCH", path: "/api/v1/users/" + olivia.ID, token: root, body: map[string]any{"role": "viewer", "password": "another long password"}}, http.StatusOK)

@@ -12,12 +12,14 @@ func TestBootstrapOnlyOnce(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	bad := e.want(call{method: "POST", path: "/api/v1/bootstrap", body: map[string]string{
-		"setup_token": "rmsetup_wrong", "username": "root", "password": testPassword}}, http.StatusUnauthorized)
+		"setup_token": "rmsetup_wrong", "username": "root", "password": testPassword,
+	}}, http.StatusUnauthorized)
 	if bad.errCode(t) != "bad_setup_token" {
 		t.Fatalf("wrong setup token: %s", bad.body)
 	}
 	e.want(call{method: "POST", path: "/api/v1/bootstrap", body: map[string]string{
-		"setup_token": e.setupToken, "username": "root", "password": "short"}}, http.StatusBadRequest)
+		"setup_token": e.setupToken, "username": "root", "password": "short",
+	}}, http.StatusBadRequest)
 	tok := e.bootstrap()
 	if !strings.HasPrefix(tok, "rmt_") {
 		t.Fatalf("bootstrap token %q is not an API token", tok)
@@ -29,7 +31,8 @@ func TestBootstrapOnlyOnce(t *testing.T) {
 		t.Fatalf("me = %+v", m)
 	}
 	again := e.want(call{method: "POST", path: "/api/v1/bootstrap", body: map[string]string{
-		"setup_token": e.setupToken, "username": "other", "password": testPassword}}, http.StatusConflict)
+		"setup_token": e.setupToken, "username": "other", "password": testPassword,
+	}}, http.StatusConflict)
 	if again.errCode(t) != "setup_complete" {
 		t.Fatalf("second bootstrap: %s", again.body)
 	}
@@ -49,7 +52,8 @@ func TestConcurrentBootstrapExactlyOneWins(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			statuses[i] = e.do(call{method: "POST", path: "/api/v1/bootstrap", body: map[string]string{
-				"setup_token": e.setupToken, "username": "admin" + string(rune('a'+i)), "password": testPassword}}).status
+				"setup_token": e.setupToken, "username": "admin" + string(rune('a'+i)), "password": testPassword,
+			}}).status
 		}()
 	}
 	wg.Wait()
@@ -117,10 +121,12 @@ func TestSessionExpiry(t *testing.T) {
 		// idle: no request for longer than the idle timeout
 		"idle": {12*time.Hour + time.Second},
 		// absolute: active every few hours, but past the absolute limit
-		"absolute": {10 * time.Hour, 10 * time.Hour, 10 * time.Hour, 10 * time.Hour, 10 * time.Hour,
+		"absolute": {
 			10 * time.Hour, 10 * time.Hour, 10 * time.Hour, 10 * time.Hour, 10 * time.Hour,
 			10 * time.Hour, 10 * time.Hour, 10 * time.Hour, 10 * time.Hour, 10 * time.Hour,
-			10 * time.Hour, 10 * time.Hour},
+			10 * time.Hour, 10 * time.Hour, 10 * time.Hour, 10 * time.Hour, 10 * time.Hour,
+			10 * time.Hour, 10 * time.Hour,
+		},
 	}
 	for name, steps := range cases {
 		t.Run(name, func(t *testing.T) {

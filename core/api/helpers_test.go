@@ -46,8 +46,10 @@ func newEnv(t *testing.T) *env {
 	t.Cleanup(func() { _ = db.Close() })
 	setup, _ := auth.NewToken(auth.KindSetup)
 	e := &env{t: t, db: db, clock: &clock{now: time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)}, setupToken: setup}
-	e.api = New(Options{Store: db, SetupTokenHash: auth.HashToken(setup), PasswordParams: auth.TestingParams,
-		Now: e.clock.Now, OnBootstrap: func() { e.bootstraps++ }})
+	e.api = New(Options{
+		Store: db, SetupTokenHash: auth.HashToken(setup), PasswordParams: auth.TestingParams,
+		Now: e.clock.Now, OnBootstrap: func() { e.bootstraps++ },
+	})
 	e.srv = httptest.NewServer(e.api)
 	t.Cleanup(e.srv.Close)
 	return e
@@ -128,7 +130,8 @@ func (e *env) want(c call, status int) resp {
 func (e *env) bootstrap() string {
 	e.t.Helper()
 	r := e.want(call{method: "POST", path: "/api/v1/bootstrap", body: map[string]string{
-		"setup_token": e.setupToken, "username": "root", "password": testPassword}}, http.StatusCreated)
+		"setup_token": e.setupToken, "username": "root", "password": testPassword,
+	}}, http.StatusCreated)
 	var out bootstrapResponse
 	r.decode(e.t, &out)
 	return out.Token
@@ -138,10 +141,13 @@ func (e *env) bootstrap() string {
 func (e *env) user(adminToken, name, role string) string {
 	e.t.Helper()
 	e.want(call{method: "POST", path: "/api/v1/users", token: adminToken, body: map[string]string{
-		"username": name, "password": testPassword, "role": role}}, http.StatusCreated)
+		"username": name, "password": testPassword, "role": role,
+	}}, http.StatusCreated)
 	cookie, csrf := e.login(name, testPassword)
-	r := e.want(call{method: "POST", path: "/api/v1/tokens", cookie: cookie, csrf: csrf,
-		body: map[string]string{"name": "test"}}, http.StatusCreated)
+	r := e.want(call{
+		method: "POST", path: "/api/v1/tokens", cookie: cookie, csrf: csrf,
+		body: map[string]string{"name": "test"},
+	}, http.StatusCreated)
 	var tok tokenJSON
 	r.decode(e.t, &tok)
 	return tok.Token

@@ -28,11 +28,7 @@ func errorf(status int, code, format string, args ...any) *Error {
 	return &Error{Status: status, Code: code, Message: fmt.Sprintf(format, args...)}
 }
 
-var (
-	errUnauthenticated = errorf(http.StatusUnauthorized, "unauthenticated", "authentication required: log in or send an API token as \"Authorization: Bearer <token>\"")
-	errForbidden       = errorf(http.StatusForbidden, "forbidden", "your role does not allow this")
-	errNotFound        = errorf(http.StatusNotFound, "not_found", "no such object")
-)
+var errUnauthenticated = errorf(http.StatusUnauthorized, "unauthenticated", "authentication required: log in or send an API token as \"Authorization: Bearer <token>\"")
 
 type errorBody struct {
 	Error struct {

@@ -59,8 +59,10 @@ func (a *API) bootstrap(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	now := a.now()
-	u := store.User{ID: auth.NewID(), Username: req.Username, PasswordHash: hash, Role: store.RoleAdmin,
-		CreatedAt: now, UpdatedAt: now}
+	u := store.User{
+		ID: auth.NewID(), Username: req.Username, PasswordHash: hash, Role: store.RoleAdmin,
+		CreatedAt: now, UpdatedAt: now,
+	}
 	t := store.APIToken{ID: auth.NewID(), UserID: u.ID, Name: "bootstrap", TokenHash: auth.HashToken(secret), CreatedAt: now}
 	switch err := a.store.Bootstrap(r.Context(), u, t); {
 	case errors.Is(err, store.ErrAlreadyBootstrapped):
@@ -105,8 +107,10 @@ func (a *API) limited(r *http.Request, keys ...string) error {
 			state(r).skipAudit = true
 			secs := int(math.Ceil(wait.Seconds()))
 			a.logger.Warn("login attempt rate limited", "key", k, "retry_after", secs)
-			return &Error{Status: http.StatusTooManyRequests, Code: "rate_limited",
-				Message: "too many failed attempts; try again later", RetryAfter: max(secs, 1)}
+			return &Error{
+				Status: http.StatusTooManyRequests, Code: "rate_limited",
+				Message: "too many failed attempts; try again later", RetryAfter: max(secs, 1),
+			}
 		}
 	}
 	return nil
@@ -181,7 +185,7 @@ func (a *API) login(w http.ResponseWriter, r *http.Request) error {
 	if err := a.store.RecordLogin(r.Context(), u.ID, now); err != nil {
 		a.logger.Warn("recording login time failed", "error", err)
 	}
-	http.SetCookie(w, &http.Cookie{
+	http.SetCookie(w, &http.Cookie{ //nolint:gosec // G124: Secure is set under TLS or an https public_url; plain HTTP is the loopback default
 		Name: sessionCookie, Value: cookie, Path: "/", Expires: s.ExpiresAt,
 		HttpOnly: true, Secure: a.opts.SecureCookies, SameSite: http.SameSiteLaxMode,
 	})
@@ -200,8 +204,10 @@ func (a *API) logout(w http.ResponseWriter, r *http.Request) error {
 		}
 		setTarget(r, "session", who.sessionID)
 	}
-	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: "", Path: "/", MaxAge: -1,
-		HttpOnly: true, Secure: a.opts.SecureCookies, SameSite: http.SameSiteLaxMode})
+	http.SetCookie(w, &http.Cookie{ //nolint:gosec // G124: clears the cookie; same attributes as at login
+		Name: sessionCookie, Value: "", Path: "/", MaxAge: -1,
+		HttpOnly: true, Secure: a.opts.SecureCookies, SameSite: http.SameSiteLaxMode,
+	})
 	w.WriteHeader(http.StatusNoContent)
 	return nil
 }

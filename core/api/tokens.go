@@ -23,8 +23,10 @@ type tokenJSON struct {
 }
 
 func toTokenJSON(t store.APIToken) tokenJSON {
-	return tokenJSON{ID: t.ID, Name: t.Name, UserID: t.UserID, CreatedAt: t.CreatedAt, ExpiresAt: t.ExpiresAt,
-		LastUsedAt: t.LastUsedAt, RevokedAt: t.RevokedAt}
+	return tokenJSON{
+		ID: t.ID, Name: t.Name, UserID: t.UserID, CreatedAt: t.CreatedAt, ExpiresAt: t.ExpiresAt,
+		LastUsedAt: t.LastUsedAt, RevokedAt: t.RevokedAt,
+	}
 }
 
 // listTokens lists the caller's tokens; admins may ask for everyone's.
@@ -78,8 +80,10 @@ func (a *API) createToken(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	t := store.APIToken{ID: auth.NewID(), UserID: state(r).who.user.ID, Name: req.Name,
-		TokenHash: auth.HashToken(secret), CreatedAt: now, ExpiresAt: expires}
+	t := store.APIToken{
+		ID: auth.NewID(), UserID: state(r).who.user.ID, Name: req.Name,
+		TokenHash: auth.HashToken(secret), CreatedAt: now, ExpiresAt: expires,
+	}
 	setTarget(r, "token", t.ID)
 	state(r).detail = map[string]any{"name": t.Name}
 	if err := a.store.CreateAPIToken(r.Context(), t); err != nil {

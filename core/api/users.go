@@ -28,9 +28,11 @@ type userJSON struct {
 }
 
 func toUserJSON(u store.User) userJSON {
-	return userJSON{ID: u.ID, Username: u.Username, DisplayName: u.DisplayName, Email: u.Email, Role: u.Role,
+	return userJSON{
+		ID: u.ID, Username: u.Username, DisplayName: u.DisplayName, Email: u.Email, Role: u.Role,
 		Disabled: u.Disabled, AuthProvider: u.AuthProvider, ManagedBy: u.ManagedBy, CreatedAt: u.CreatedAt,
-		UpdatedAt: u.UpdatedAt, LastLoginAt: u.LastLoginAt}
+		UpdatedAt: u.UpdatedAt, LastLoginAt: u.LastLoginAt,
+	}
 }
 
 // validUsername allows 1–64 letters, digits and . _ @ - so a name is safe in
@@ -106,8 +108,10 @@ func (a *API) createUser(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	now := a.now()
-	u := store.User{ID: auth.NewID(), Username: req.Username, DisplayName: req.DisplayName, Email: req.Email,
-		PasswordHash: hash, Role: req.Role, CreatedAt: now, UpdatedAt: now}
+	u := store.User{
+		ID: auth.NewID(), Username: req.Username, DisplayName: req.DisplayName, Email: req.Email,
+		PasswordHash: hash, Role: req.Role, CreatedAt: now, UpdatedAt: now,
+	}
 	setTarget(r, "user", u.ID)
 	state(r).detail = map[string]any{"username": u.Username, "role": u.Role}
 	if err := a.store.CreateUser(r.Context(), u); errors.Is(err, store.ErrConflict) {

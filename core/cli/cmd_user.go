@@ -284,7 +284,8 @@ Example:
 			return get(ctx, a, "/me", func(me struct {
 				User       user   `json:"user"`
 				AuthMethod string `json:"auth_method"`
-			}) error {
+			},
+			) error {
 				return writeFields(env.Stdout, append(me.User.fields(), [2]string{"Auth method", me.AuthMethod}))
 			})
 		},

@@ -41,7 +41,7 @@ func TestKeyringPrintsNoKeyMaterial(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
 			for i := range raw {
-				for _, leak := range []string{encoded[i], string(raw[i]), hex.EncodeToString(raw[i]), fmt.Sprint(raw[i])} {
+				for _, leak := range []string{encoded[i], string(raw[i]), hex.EncodeToString(raw[i]), fmt.Sprint(raw[i])} { //nolint:staticcheck // QF1010: the byte-slice rendering is the leak being looked for
 					if strings.Contains(out, leak) {
 						t.Fatalf("output %q contains key %d", out, i)
 					}

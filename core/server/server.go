@@ -97,19 +97,18 @@ func Run(ctx context.Context, cfg *config.Config, logger hclog.Logger) error {
 	go cleanSessions(ctx, db, logger)
 
 	errc := make(chan error, 1)
+	scheme := "http"
+	if cfg.Server.TLS != nil {
+		scheme = "https"
+	}
+	logger.Info("listening", "address", ln.Addr().String(), "url", scheme+"://"+ln.Addr().String())
 	go func() {
-		scheme := "http"
 		if cfg.Server.TLS != nil {
-			scheme = "https"
 			errc <- srv.ServeTLS(ln, cfg.Server.TLS.CertFile, cfg.Server.TLS.KeyFile)
 			return
 		}
-		logger.Info("listening", "address", ln.Addr().String(), "url", scheme+"://"+ln.Addr().String())
 		errc <- srv.Serve(ln)
 	}()
-	if cfg.Server.TLS != nil {
-		logger.Info("listening", "address", ln.Addr().String(), "url", "https://"+ln.Addr().String())
-	}
 
 	select {
 	case err := <-errc:

@@ -129,8 +129,10 @@ func sealOne(t *testing.T, cfg *config.Config, id, plaintext string) {
 		t.Fatal(err)
 	}
 	now := time.Now()
-	if err := db.CreateCredential(ctx, store.Credential{ID: id, Kind: "generic", KeyID: kr.ActiveID(), Sealed: sealed,
-		CreatedAt: now, UpdatedAt: now}); err != nil {
+	if err := db.CreateCredential(ctx, store.Credential{
+		ID: id, Kind: "generic", KeyID: kr.ActiveID(), Sealed: sealed,
+		CreatedAt: now, UpdatedAt: now,
+	}); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -30,9 +30,11 @@ func testUser(id, name, role string) User {
 func TestMigrationsCreateSchema(t *testing.T) {
 	t.Parallel()
 	db := openTest(t)
-	want := []string{"users", "sessions", "api_tokens", "webauthn_credentials", "hosts", "enrollment_tokens",
+	want := []string{
+		"users", "sessions", "api_tokens", "webauthn_credentials", "hosts", "enrollment_tokens",
 		"agent_credentials", "repositories", "credentials", "schedules", "jobs", "job_logs", "snapshots",
-		"alerts", "alert_rules", "notification_channels", "audit_log", "settings"}
+		"alerts", "alert_rules", "notification_channels", "audit_log", "settings",
+	}
 	for _, table := range want {
 		var name string
 		err := db.r.QueryRow(`SELECT name FROM sqlite_master WHERE type = 'table' AND name = ?`, table).Scan(&name)
@@ -102,8 +104,10 @@ func TestRefusesNewerSchema(t *testing.T) {
 func TestForeignKeysEnforced(t *testing.T) {
 	t.Parallel()
 	db := openTest(t)
-	err := db.CreateSession(context.Background(), Session{ID: "s", TokenHash: "h", CSRFHash: "c", UserID: "nobody",
-		CreatedAt: t0, LastSeenAt: t0, ExpiresAt: t0.Add(time.Hour)})
+	err := db.CreateSession(context.Background(), Session{
+		ID: "s", TokenHash: "h", CSRFHash: "c", UserID: "nobody",
+		CreatedAt: t0, LastSeenAt: t0, ExpiresAt: t0.Add(time.Hour),
+	})
 	if err == nil {
 		t.Fatal("session for a missing user was accepted")
 	}
@@ -130,8 +134,10 @@ func TestUsers(t *testing.T) {
 		t.Fatalf("second page = %+v, %v", page, err)
 	}
 	role, disabled := RoleOperator, true
-	if err := db.CreateSession(ctx, Session{ID: "s1", TokenHash: "h1", CSRFHash: "c", UserID: "u1",
-		CreatedAt: t0, LastSeenAt: t0, ExpiresAt: t0.Add(time.Hour)}); err != nil {
+	if err := db.CreateSession(ctx, Session{
+		ID: "s1", TokenHash: "h1", CSRFHash: "c", UserID: "u1",
+		CreatedAt: t0, LastSeenAt: t0, ExpiresAt: t0.Add(time.Hour),
+	}); err != nil {
 		t.Fatal(err)
 	}
 	u, err := db.UpdateUser(ctx, "u1", UserPatch{Role: &role, Disabled: &disabled}, t0.Add(time.Minute))
@@ -192,8 +198,10 @@ func TestAPITokens(t *testing.T) {
 	_ = db.CreateUser(ctx, testUser("u1", "alice", RoleAdmin))
 	_ = db.CreateUser(ctx, testUser("u2", "bob", RoleAdmin))
 	for i := range 3 {
-		if err := db.CreateAPIToken(ctx, APIToken{ID: fmt.Sprint("t", i), UserID: "u1", Name: "ci",
-			TokenHash: fmt.Sprint("h", i), CreatedAt: t0.Add(time.Duration(i) * time.Second)}); err != nil {
+		if err := db.CreateAPIToken(ctx, APIToken{
+			ID: fmt.Sprint("t", i), UserID: "u1", Name: "ci",
+			TokenHash: fmt.Sprint("h", i), CreatedAt: t0.Add(time.Duration(i) * time.Second),
+		}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -235,8 +243,10 @@ func TestSessionsExpire(t *testing.T) {
 	ctx := context.Background()
 	_ = db.CreateUser(ctx, testUser("u1", "alice", RoleAdmin))
 	mk := func(id string, seen, expires time.Time) {
-		if err := db.CreateSession(ctx, Session{ID: id, TokenHash: "h" + id, CSRFHash: "c", UserID: "u1",
-			CreatedAt: t0, LastSeenAt: seen, ExpiresAt: expires}); err != nil {
+		if err := db.CreateSession(ctx, Session{
+			ID: id, TokenHash: "h" + id, CSRFHash: "c", UserID: "u1",
+			CreatedAt: t0, LastSeenAt: seen, ExpiresAt: expires,
+		}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -257,8 +267,10 @@ func TestAuditFilters(t *testing.T) {
 	db := openTest(t)
 	ctx := context.Background()
 	add := func(actor, action, target string, at time.Time) {
-		if err := db.AppendAudit(ctx, AuditEntry{Time: at, ActorKind: "user", ActorName: actor, Action: action,
-			TargetKind: "user", TargetID: target, Outcome: "success", Detail: map[string]any{"k": "v"}}); err != nil {
+		if err := db.AppendAudit(ctx, AuditEntry{
+			Time: at, ActorKind: "user", ActorName: actor, Action: action,
+			TargetKind: "user", TargetID: target, Outcome: "success", Detail: map[string]any{"k": "v"},
+		}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -303,8 +315,10 @@ func TestResealAllIsAtomic(t *testing.T) {
 	db := openTest(t)
 	ctx := context.Background()
 	for i := range 3 {
-		if err := db.CreateCredential(ctx, Credential{ID: fmt.Sprint("c", i), Kind: "generic", KeyID: "old",
-			Sealed: []byte("old:" + fmt.Sprint(i)), CreatedAt: t0, UpdatedAt: t0}); err != nil {
+		if err := db.CreateCredential(ctx, Credential{
+			ID: fmt.Sprint("c", i), Kind: "generic", KeyID: "old",
+			Sealed: []byte("old:" + fmt.Sprint(i)), CreatedAt: t0, UpdatedAt: t0,
+		}); err != nil {
 			t.Fatal(err)
 		}
 	}

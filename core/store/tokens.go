@@ -19,6 +19,7 @@ type APIToken struct {
 	ManagedBy  string
 }
 
+//nolint:gosec // G101: a column list, not a credential
 const tokenCols = `id, user_id, name, token_hash, created_at, expires_at, last_used_at, revoked_at, managed_by`
 
 func scanToken(row interface{ Scan(...any) error }) (APIToken, error) {
