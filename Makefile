@@ -24,9 +24,11 @@ agent:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o bin/restic-manager-agent ./agent/cmd/restic-manager-agent
 
 # test installs what the tests use that Go modules do not bring (restic,
-# when no restic >= 0.14 is on PATH), then vets and runs every test with the
+# when no restic >= 0.14 is on PATH; protoc and its Go plugins, to check the
+# generated SDK code is current), then vets and runs every test with the
 # race detector.
 test:
+	@./scripts/install-protoc.sh
 	@RESTIC_BINARY="$$(./scripts/install-restic.sh)" && export RESTIC_BINARY && \
 	echo "using restic at $$RESTIC_BINARY" && \
 	$(GO) vet ./... && \
@@ -49,6 +51,11 @@ fmt: $(GOFUMPT)
 
 release:
 	VERSION=$(VERSION) ./scripts/release.sh
+
+# proto regenerates the SDK's gRPC code from sdk/*/proto/*.proto.
+proto:
+	./scripts/install-protoc.sh
+	./scripts/gen-proto.sh
 
 clean:
 	rm -rf bin dist

@@ -1,0 +1,186 @@
+// Package backend is the SDK for backup backend plugins: the Backend
+// interface a plugin implements to run restic (or something like it) for the
+// agent, the Job it receives, the typed Events it streams back, Serve for the
+// plugin's main, and the go-plugin glue the agent uses to call one.
+//
+// Run is a server-streamed call: the plugin calls emit for every event as it
+// happens and the host's emit callback receives them in order, one at a
+// time, while Run is still going. gRPC flow control carries back-pressure: a
+// host that is slow to take events makes the plugin's emit block, so neither
+// side buffers without bound. Cancelling Run's context (the job was
+// cancelled, the agent shuts down) cancels the plugin's context.
+package backend
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+
+	"github.com/restic-manager/restic-manager/sdk/plugin"
+)
+
+// Backend runs backup jobs.
+//
+// The host calls Run concurrently, for different jobs, and only after a
+// successful Configure.
+type Backend interface {
+	plugin.Base
+
+	// Run runs job, calling emit for each event in the order they happen,
+	// and returns the job's result.
+	//
+	// emit is safe for concurrent use (stdout and stderr readers may both
+	// call it); it numbers events (Seq) and stamps those without a Time. It
+	// blocks while the host is busy and fails once the host is gone, ctx is
+	// done or Run has returned; Run then stops and returns that error.
+	//
+	// A job that fails returns an error. A job that got as far as a result
+	// (restic ran and exited with a code) returns it as well, even with an
+	// error: the host sees both. A kind the backend does not run is an error
+	// wrapping plugin.ErrUnsupported. When ctx is done Run stops the work
+	// (killing restic) and returns promptly with an error wrapping
+	// ctx.Err().
+	Run(ctx context.Context, job Job, emit func(Event) error) (Result, error)
+}
+
+// JobKind is what a job does; each is the restic command of the same name.
+type JobKind string
+
+// The job kinds.
+const (
+	JobBackup    JobKind = "backup"
+	JobForget    JobKind = "forget"
+	JobPrune     JobKind = "prune"
+	JobCheck     JobKind = "check"
+	JobUnlock    JobKind = "unlock"
+	JobSnapshots JobKind = "snapshots"
+	JobLs        JobKind = "ls"
+	JobRestore   JobKind = "restore"
+	JobDiff      JobKind = "diff"
+	JobStats     JobKind = "stats"
+	JobVersion   JobKind = "version"
+	JobInit      JobKind = "init"
+)
+
+// JobKinds lists every job kind.
+var JobKinds = []JobKind{
+	JobBackup, JobForget, JobPrune, JobCheck, JobUnlock, JobSnapshots,
+	JobLs, JobRestore, JobDiff, JobStats, JobVersion, JobInit,
+}
+
+// Valid reports whether k is one of the job kinds.
+func (k JobKind) Valid() bool {
+	for _, j := range JobKinds {
+		if k == j {
+			return true
+		}
+	}
+	return false
+}
+
+// Job is one run of one restic command against one repository.
+type Job struct {
+	// ID is the job's id, unique across the fleet; events are keyed by
+	// (ID, Seq).
+	ID   string  `json:"id"`
+	Kind JobKind `json:"kind"`
+	// Repository is where the job runs; JobVersion needs none.
+	Repository Repository `json:"repository"`
+	Args       Args       `json:"args"`
+}
+
+// Repository is a restic repository and its credentials. Password and Env
+// are secrets: a backend passes them to restic through its environment (or
+// --password-command), never its arguments, and scrubs them from every
+// event. String and GoString leave them out, so a Job can be logged.
+type Repository struct {
+	// URL is restic's repository location ("/srv/restic", "sftp:host:/path",
+	// "s3:…", "rest:…").
+	URL string `json:"url"`
+	// Password is the repository password (RESTIC_PASSWORD).
+	Password string `json:"password,omitempty"`
+	// Env holds the backend's credentials and options, such as
+	// AWS_ACCESS_KEY_ID or B2_ACCOUNT_KEY.
+	Env map[string]string `json:"env,omitempty"`
+}
+
+// String describes r without its secrets.
+func (r Repository) String() string {
+	return fmt.Sprintf("%s (password and %d env values redacted)", r.URL, len(r.Env))
+}
+
+// GoString describes r without its secrets, for %#v.
+func (r Repository) GoString() string {
+	return fmt.Sprintf("backend.Repository{URL:%q, Password:<redacted>, Env:<%d redacted>}", r.URL, len(r.Env))
+}
+
+// Args are a job's arguments. Each kind reads the fields that mean
+// something to it and ignores the others:
+//
+//	backup     Paths, Excludes, Tags, Host, LimitUploadKiB, DryRun
+//	forget     Retention, Snapshots (explicit ids), Tags, Host, Paths, Prune, DryRun
+//	prune      DryRun, LimitUploadKiB, LimitDownloadKiB
+//	check      ReadDataSubset
+//	snapshots  Tags, Host, Paths
+//	ls         Snapshots[0], Paths (directories to list)
+//	restore    Snapshots[0], Target, Includes, Excludes, LimitDownloadKiB, DryRun
+//	diff       Snapshots[0], Snapshots[1]
+//	stats      Snapshots, Tags, Host, Paths
+//	unlock, version, init: none
+//
+// Extra carries anything else as a JSON object the backend documents.
+type Args struct {
+	Paths     []string `json:"paths,omitempty"`
+	Excludes  []string `json:"excludes,omitempty"`
+	Tags      []string `json:"tags,omitempty"`
+	Host      string   `json:"host,omitempty"`
+	Snapshots []string `json:"snapshots,omitempty"`
+	// Target is the directory a restore writes into.
+	Target string `json:"target,omitempty"`
+	// Includes are the paths a restore restores (all when empty).
+	Includes  []string   `json:"includes,omitempty"`
+	Retention *Retention `json:"retention,omitempty"`
+	// LimitUploadKiB and LimitDownloadKiB cap bandwidth in KiB/s; 0 means
+	// no limit.
+	LimitUploadKiB   int64 `json:"limit_upload_kib,omitempty"`
+	LimitDownloadKiB int64 `json:"limit_download_kib,omitempty"`
+	DryRun           bool  `json:"dry_run,omitempty"`
+	// Prune makes a forget prune afterwards.
+	Prune bool `json:"prune,omitempty"`
+	// ReadDataSubset makes a check read that part of the data ("10%",
+	// "1/5", "500M").
+	ReadDataSubset string          `json:"read_data_subset,omitempty"`
+	Extra          json.RawMessage `json:"extra,omitempty"`
+}
+
+// Retention is a forget policy; zero fields are not passed on.
+type Retention struct {
+	KeepLast    int `json:"keep_last,omitempty"`
+	KeepHourly  int `json:"keep_hourly,omitempty"`
+	KeepDaily   int `json:"keep_daily,omitempty"`
+	KeepWeekly  int `json:"keep_weekly,omitempty"`
+	KeepMonthly int `json:"keep_monthly,omitempty"`
+	KeepYearly  int `json:"keep_yearly,omitempty"`
+	// KeepWithin is a restic duration such as "1y6m" or "14d".
+	KeepWithin string   `json:"keep_within,omitempty"`
+	KeepTags   []string `json:"keep_tags,omitempty"`
+	// GroupBy is restic's --group-by ("host,paths" when empty).
+	GroupBy string `json:"group_by,omitempty"`
+}
+
+// Result is how a job ended.
+type Result struct {
+	// ExitCode is restic's exit code: 0 ok, 1 fatal, 3 some files could not
+	// be read (the snapshot was still made), 10 no repository, 11 locked,
+	// 12 wrong password.
+	ExitCode int `json:"exit_code"`
+	// SnapshotID is the snapshot a backup made.
+	SnapshotID string `json:"snapshot_id,omitempty"`
+	// Output is the JSON document a kind prints as a whole (snapshots,
+	// stats, version, forget), verbatim.
+	Output json.RawMessage `json:"output,omitempty"`
+}
+
+func (r Result) isZero() bool {
+	return r.ExitCode == 0 && r.SnapshotID == "" && len(r.Output) == 0
+}

@@ -1,0 +1,10 @@
+package backend
+
+// APIVersion is the semantic version of the backend API: this package's
+// Backend, Job, Event and Result and the Backend gRPC service. A backend
+// built with this SDK reports it in Info (Serve fills it in); a host accepts
+// plugins whose API version has the same major version as its own
+// (plugin.CheckAPIVersion).
+//
+// 1.0.0: Run with progress, log, summary and error events.
+const APIVersion = "1.0.0"
