@@ -164,8 +164,10 @@ func TestListAndExpireJobs(t *testing.T) {
 		if i%2 == 1 {
 			host = "h2"
 		}
-		if err := db.CreateJob(ctx, Job{ID: fmt.Sprint("j", i), HostID: host, Kind: "backup", Status: JobQueued,
-			CreatedAt: t0.Add(time.Duration(i) * time.Second), DeadlineAt: &deadline}); err != nil {
+		if err := db.CreateJob(ctx, Job{
+			ID: fmt.Sprint("j", i), HostID: host, Kind: "backup", Status: JobQueued,
+			CreatedAt: t0.Add(time.Duration(i) * time.Second), DeadlineAt: &deadline,
+		}); err != nil {
 			t.Fatal(err)
 		}
 	}
