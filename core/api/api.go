@@ -13,6 +13,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/restic-manager/restic-manager/core/auth"
+	"github.com/restic-manager/restic-manager/core/repos"
 	"github.com/restic-manager/restic-manager/core/store"
 )
 
@@ -43,6 +44,9 @@ type Store interface {
 	TouchAPIToken(ctx context.Context, id string, now time.Time) error
 	AppendAudit(ctx context.Context, e store.AuditEntry) error
 	ListAudit(ctx context.Context, f store.AuditFilter) ([]store.AuditEntry, error)
+	HostStore
+	repos.Store
+	JobStore
 }
 
 // Options configure the API.
@@ -65,6 +69,25 @@ type Options struct {
 	PasswordParams auth.Params
 	// Now is the clock; tests move it.
 	Now func() time.Time
+	// PublicURL is the server's public_url; enrollment command lines and
+	// the agent connect URL use it, or else the request's scheme and host.
+	PublicURL string
+	// ServerFingerprint is the hex SHA-256 of the TLS leaf certificate's
+	// DER that enrolling agents pin; empty when the server runs plain HTTP.
+	ServerFingerprint string
+	// OnHostRevoked runs after a host is removed, so the agent hub can
+	// close its open connection at once. May be nil.
+	OnHostRevoked func(hostID string)
+	// Sealer seals repository credentials before they are stored and
+	// opens them again (the server passes its keyring). Without one, the
+	// repository endpoints that need a secret answer 503.
+	Sealer repos.Sealer
+	// Plugins serves the plugin and channel endpoints; nil: none.
+	Plugins PluginService
+	// Agents is the agent hub: agent connections, job dispatch, cancel
+	// and live job events (core/hub). Nil: the agent endpoint answers 503
+	// and jobs stay queued.
+	Agents Agents
 }
 
 // API serves /api/v1 and the health endpoints.
@@ -77,7 +100,9 @@ type API struct {
 	setupDone atomic.Bool
 	userLimit *auth.Limiter
 	addrLimit *auth.Limiter
-	router    *mux.Router
+	// enrollLimit counts failed enrollments per source address.
+	enrollLimit *auth.Limiter
+	router      *mux.Router
 }
 
 // New builds the API and its router.
@@ -106,6 +131,8 @@ func New(opts Options) *API {
 		// source address, then one every fifteen seconds.
 		userLimit: auth.NewLimiter(5, time.Minute),
 		addrLimit: auth.NewLimiter(20, 15*time.Second),
+		// Ten failed enrollments per source address, then one every 30 seconds.
+		enrollLimit: auth.NewLimiter(10, 30*time.Second),
 	}
 	h := opts.SetupTokenHash
 	a.setupHash.Store(&h)
@@ -127,10 +154,14 @@ const (
 	viewer               // any logged-in user
 	operator
 	admin
+	// agentOnly routes take an agent's credential (rma_…), never a
+	// user's: users of every role are refused with 403, so the role matrix
+	// treats it as a level above admin.
+	agentOnly
 )
 
 func (l access) String() string {
-	return [...]string{"public", "viewer", "operator", "admin"}[l]
+	return [...]string{"public", "viewer", "operator", "admin", "agent"}[l]
 }
 
 func roleLevel(role string) access {
@@ -159,7 +190,10 @@ type route struct {
 // function of its own (accountRoutes, …) next to its handlers.
 func (a *API) routes() []route {
 	var all []route
-	for _, area := range [][]route{a.accountRoutes()} {
+	for _, area := range [][]route{
+		a.accountRoutes(), a.hostRoutes(), a.repositoryRoutes(), a.pluginRoutes(),
+		a.agentRoutes(), a.jobRoutes(), a.snapshotRoutes(),
+	} {
 		all = append(all, area...)
 	}
 	return all

@@ -31,6 +31,10 @@ func TestEveryStateChangeIsAudited(t *testing.T) {
 	e.want(call{method: "POST", path: "/api/v1/login", body: map[string]string{"username": "root", "password": "wrong password!"}}, http.StatusUnauthorized)
 	e.want(call{method: "DELETE", path: "/api/v1/users/root", token: root}, http.StatusConflict)
 	e.want(call{method: "POST", path: "/api/v1/logout", cookie: cookie, csrf: csrf}, http.StatusNoContent)
+	hostSecrets := driveHostRoutes(e, root)
+	hostSecrets = append(hostSecrets, driveRepositoryRoutes(e, root)...)
+	hostSecrets = append(hostSecrets, drivePluginRoutes(e, root)...)
+	hostSecrets = append(hostSecrets, driveJobRoutes(e, root)...)
 
 	entries, err := e.db.ListAudit(context.Background(), store.AuditFilter{Limit: 1000})
 	if err != nil {
@@ -39,7 +43,7 @@ func TestEveryStateChangeIsAudited(t *testing.T) {
 	seen := map[string][]store.AuditEntry{}
 	for _, en := range entries {
 		seen[en.Action] = append(seen[en.Action], en)
-		for _, secret := range []string{testPassword, "another long password", "wrong password!", tok.Token, root, csrf, cookie.Value, e.setupToken} {
+		for _, secret := range append([]string{testPassword, "another long password", "wrong password!", tok.Token, root, csrf, cookie.Value, e.setupToken}, hostSecrets...) {
 			if strings.Contains(en.ActorName+en.TargetID+en.TargetKind+en.ActorID+fmtDetail(en.Detail), secret) {
 				t.Errorf("audit entry %s holds a secret", en.Action)
 			}

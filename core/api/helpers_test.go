@@ -48,7 +48,7 @@ func newEnv(t *testing.T) *env {
 	e := &env{t: t, db: db, clock: &clock{now: time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)}, setupToken: setup}
 	e.api = New(Options{
 		Store: db, SetupTokenHash: auth.HashToken(setup), PasswordParams: auth.TestingParams,
-		Now: e.clock.Now, OnBootstrap: func() { e.bootstraps++ },
+		Now: e.clock.Now, OnBootstrap: func() { e.bootstraps++ }, Sealer: testKeyring(t),
 	})
 	e.srv = httptest.NewServer(e.api)
 	t.Cleanup(e.srv.Close)

@@ -1,8 +1,10 @@
 package api
 
 import (
+	"bufio"
 	"context"
 	"errors"
+	"net"
 	"net/http"
 	"runtime/debug"
 	"strings"
@@ -40,6 +42,7 @@ type reqState struct {
 	status     int
 	skipAudit  bool
 	forceAudit bool
+	agent      *store.Host // the host an agentOnly route authenticated
 }
 
 type stateKey struct{}
@@ -68,6 +71,19 @@ func (s *statusRecorder) WriteHeader(code int) {
 		s.status = code
 	}
 	s.ResponseWriter.WriteHeader(code)
+}
+
+// Hijack hands the connection to a WebSocket endpoint (the agent
+// connection, the job stream); the recorded status is 101.
+func (s *statusRecorder) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	hj, ok := s.ResponseWriter.(http.Hijacker)
+	if !ok {
+		return nil, nil, errors.New("the response writer cannot hand over its connection")
+	}
+	if s.status == 0 {
+		s.status = http.StatusSwitchingProtocols
+	}
+	return hj.Hijack()
 }
 
 func (s *statusRecorder) Write(b []byte) (int, error) {
@@ -138,6 +154,15 @@ func (a *API) gate(w http.ResponseWriter, r *http.Request, rt route, st *reqStat
 			return errorf(http.StatusServiceUnavailable, "setup_pending",
 				"setup is pending: create the first admin with \"restic-manager bootstrap\" or at /setup, using the setup token the server printed")
 		}
+	}
+	if rt.access == agentOnly {
+		host, err := a.authenticateAgent(r)
+		if err != nil {
+			st.skipAudit = true
+			return err
+		}
+		st.agent = host
+		return nil
 	}
 	who, err := a.authenticate(r)
 	if err != nil {

@@ -11,16 +11,17 @@ import (
 // publicRoutes are the only routes reachable without credentials. Adding one
 // here is a security decision: say why next to it.
 var publicRoutes = map[string]string{
-	"health":    "liveness probe for load balancers and systemd",
-	"ready":     "readiness probe",
-	"bootstrap": "first admin; needs the one-time setup token",
-	"login":     "exchanges a password for a session",
+	"health":       "liveness probe for load balancers and systemd",
+	"ready":        "readiness probe",
+	"bootstrap":    "first admin; needs the one-time setup token",
+	"login":        "exchanges a password for a session",
+	"agent.enroll": "the enrollment token is the credential",
 }
 
 // matrix is the least role each route needs. Every registered route must be
 // here: a new endpoint without an entry fails this test. Each area adds its
 // own map in its own test file.
-var matrix = mergeMatrix(accountMatrix)
+var matrix = mergeMatrix(accountMatrix, hostMatrix, repositoryMatrix, pluginMatrix, jobMatrix)
 
 var accountMatrix = map[string]access{
 	"health": public, "ready": public, "bootstrap": public, "login": public,

@@ -84,6 +84,10 @@ type Command struct {
 	// error is printed as one "Error: ..." line; a *UsageError (as
 	// ParseFlags returns) also points at the help and exits 2.
 	Run func(ctx context.Context, env *Env, args []string) error
+	// Hidden commands are left out of the command lists and suggestions
+	// (but answer --help): plumbing such as "plugin serve", which the
+	// server runs itself.
+	Hidden bool
 }
 
 // Commands returns the built-in commands plus extra, sorted by name. An
@@ -92,7 +96,29 @@ func Commands(extra ...Command) []Command {
 	builtin := []Command{
 		auditListCommand(),
 		bootstrapCommand(),
+		channelListCommand(),
+		channelTestCommand(),
 		configValidateCommand(),
+		enrollTokenCreateCommand(),
+		enrollTokenListCommand(),
+		enrollTokenRevokeCommand(),
+		hostListCommand(),
+		hostRemoveCommand(),
+		hostShowCommand(),
+		jobCancelCommand(),
+		jobListCommand(),
+		jobLogsCommand(),
+		jobRunCommand(),
+		jobShowCommand(),
+		jobWaitCommand(),
+		pluginListCommand(),
+		repoAddCommand(),
+		repoInitCommand(),
+		repoListCommand(),
+		repoRemoveCommand(),
+		repoShowCommand(),
+		repoUpdateCommand(),
+		snapshotListCommand(),
 		tokenCreateCommand(),
 		tokenListCommand(),
 		tokenRevokeCommand(),
@@ -311,7 +337,9 @@ func (r *registry) notFound(env *Env, args []string) int {
 func (r *registry) suggest(typed string) string {
 	names := r.groups()
 	for _, c := range r.cmds {
-		names = append(names, c.Name)
+		if !c.Hidden {
+			names = append(names, c.Name)
+		}
 	}
 	best, bestDist := "", 0
 	for _, n := range names {
@@ -374,7 +402,7 @@ func (r *registry) writeGroup(w io.Writer, group string) {
 func (r *registry) writeCommands(w io.Writer, prefix string) {
 	tw := tabwriter.NewWriter(w, 0, 8, 3, ' ', 0)
 	for _, c := range r.cmds {
-		if strings.HasPrefix(c.Name, prefix) {
+		if strings.HasPrefix(c.Name, prefix) && !c.Hidden {
 			fmt.Fprintf(tw, "    %s\t%s\n", strings.TrimPrefix(c.Name, prefix), c.Synopsis)
 		}
 	}

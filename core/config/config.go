@@ -31,6 +31,10 @@ const (
 type Config struct {
 	Server Server
 	Log    Log
+	// Plugins are the plugin blocks: external plugins in plugin_dir.
+	Plugins []Plugin
+	// Channels are the channel blocks: notification channels.
+	Channels []Channel
 }
 
 // Server is the server block: where the server listens and keeps its state.
@@ -48,6 +52,9 @@ type Server struct {
 	SecretKeyFile string `hcl:"secret_key_file,optional"`
 	// TLS is nil when the server speaks plain HTTP.
 	TLS *TLS `hcl:"tls,block"`
+	// PluginDir is the directory of external plugin binaries (plugin
+	// blocks); empty when not set.
+	PluginDir string `hcl:"plugin_dir,optional"`
 }
 
 // TLS is the optional tls block inside server: the certificate and key the

@@ -33,8 +33,10 @@ func (f *Files) Map() map[string]*hcl.File {
 // out keeps its default; pointers make every block optional, and gohcl
 // reports a second block of a kind as a duplicate.
 type fileRoot struct {
-	Server *Server `hcl:"server,block"`
-	Log    *Log    `hcl:"log,block"`
+	Server   *Server   `hcl:"server,block"`
+	Log      *Log      `hcl:"log,block"`
+	Plugins  []Plugin  `hcl:"plugin,block"`
+	Channels []Channel `hcl:"channel,block"`
 }
 
 // Load reads, decodes and validates the configuration file at path.
@@ -68,7 +70,12 @@ func LoadBytes(src []byte, filename string) (*Config, *Files, hcl.Diagnostics) {
 	// Empty until decoded, so the default can follow a configured data_dir.
 	cfg.Server.SecretKeyFile = ""
 	root := fileRoot{Server: &cfg.Server, Log: &cfg.Log}
-	decodeDiags := gohcl.DecodeBody(file.Body, evalContext(filepath.Dir(filename)), &root)
+	ectx := evalContext(filepath.Dir(filename))
+	decodeDiags := gohcl.DecodeBody(file.Body, ectx, &root)
+	cfg.Plugins, cfg.Channels = root.Plugins, root.Channels
+	for i := range cfg.Channels {
+		cfg.Channels[i].evalCtx = ectx
+	}
 	widenFunctionCallSubjects(decodeDiags)
 	decodeDiags = dropRepeats(decodeDiags)
 	diags = append(diags, decodeDiags...)

@@ -24,6 +24,7 @@ func (c *Config) validate(at node) hcl.Diagnostics {
 	return slices.Concat(
 		c.Server.validate(at.block("server", 0)),
 		c.Log.validate(at.block("log", 0)),
+		c.validatePlugins(),
 	)
 }
 

@@ -49,7 +49,7 @@ func NewLogger(c config.Log, out io.Writer) hclog.Logger {
 // Run serves until ctx is cancelled, then finishes in-flight requests and
 // returns. Errors before serving (a wrong key file, a newer database, a
 // port in use) are returned at once.
-func Run(ctx context.Context, cfg *config.Config, logger hclog.Logger) error {
+func Run(ctx context.Context, cfg *config.Config, logger hclog.Logger, opts ...Option) error {
 	logger.Info("starting", "version", version.String(), "data_dir", cfg.Server.DataDir)
 	if err := os.MkdirAll(cfg.Server.DataDir, 0o700); err != nil {
 		return fmt.Errorf("create data_dir: %w", err)
@@ -60,23 +60,44 @@ func Run(ctx context.Context, cfg *config.Config, logger hclog.Logger) error {
 	}
 	defer unlock()
 
+	var ro runOptions
+	for _, o := range opts {
+		o(&ro)
+	}
+	plugins, err := startPlugins(ctx, cfg, ro.builtins, logger)
+	if err != nil {
+		return err
+	}
+	defer plugins.Close()
+
 	db, kr, err := openState(ctx, cfg, logger)
 	if err != nil {
 		return err
 	}
 	defer db.Close()
-	_ = kr // the keyring seals credentials once repositories arrive
 
 	setupHash, removeSetup, err := prepareSetup(ctx, cfg, db, logger)
 	if err != nil {
 		return err
 	}
+	fingerprint, err := tlsFingerprint(cfg.Server.TLS)
+	if err != nil {
+		return err
+	}
+	agents := newHub(ctx, db, kr, logger)
+	defer agents.Close()
 	a := api.New(api.Options{
-		Store:          db,
-		Logger:         logger,
-		SetupTokenHash: setupHash,
-		OnBootstrap:    removeSetup,
-		SecureCookies:  cfg.Server.TLS != nil || strings.HasPrefix(cfg.Server.PublicURL, "https://"),
+		Agents:            agents,
+		OnHostRevoked:     agents.Revoke,
+		Store:             db,
+		Logger:            logger,
+		SetupTokenHash:    setupHash,
+		OnBootstrap:       removeSetup,
+		SecureCookies:     cfg.Server.TLS != nil || strings.HasPrefix(cfg.Server.PublicURL, "https://"),
+		PublicURL:         cfg.Server.PublicURL,
+		ServerFingerprint: fingerprint,
+		Sealer:            kr,
+		Plugins:           plugins,
 	})
 
 	ln, err := net.Listen("tcp", cfg.Server.Listen)

@@ -3,7 +3,6 @@
 package main
 
 import (
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -11,10 +10,6 @@ import (
 
 	"github.com/restic-manager/restic-manager/internal/version"
 )
-
-// errNotImplemented marks commands whose work lands with the agent issue
-// (enrollment, the connection and the job runner).
-var errNotImplemented = errors.New("not implemented yet in this build")
 
 type command struct {
 	synopsis string
@@ -25,18 +20,23 @@ type command struct {
 var commands = map[string]command{
 	"enroll": {
 		synopsis: "Exchange an enrollment token for this host's credential",
-		usage:    "Usage: restic-manager-agent enroll --server URL --token T [--config PATH]",
-		run:      func([]string) error { return fmt.Errorf("enroll: %w", errNotImplemented) },
+		usage:    enrollUsage,
+		run:      runEnroll,
+	},
+	"plugin": {
+		synopsis: "Serve a built-in plugin (the agent runs this itself)",
+		usage:    pluginUsage,
+		run:      runPlugin,
 	},
 	"run": {
 		synopsis: "Run the agent",
-		usage:    "Usage: restic-manager-agent run [--config PATH]",
-		run:      func([]string) error { return fmt.Errorf("run: %w", errNotImplemented) },
+		usage:    runUsage,
+		run:      runRun,
 	},
 	"service": {
 		synopsis: "Install or remove the systemd unit or Windows service",
-		usage:    "Usage: restic-manager-agent service install|uninstall",
-		run:      func([]string) error { return fmt.Errorf("service: %w", errNotImplemented) },
+		usage:    serviceUsage,
+		run:      runService,
 	},
 	"version": {
 		synopsis: "Print the agent's version",

@@ -12,7 +12,7 @@ import (
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	code := cli.Main(ctx, os.Args[1:], cli.StdEnv(), cli.Commands(serverCommands()...))
+	code := cli.Main(ctx, os.Args[1:], cli.StdEnv(), cli.Commands(append(serverCommands(), pluginCommands()...)...))
 	stop()
 	os.Exit(code)
 }

@@ -102,7 +102,7 @@ func runServer(ctx context.Context, env *cli.Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	return server.Run(ctx, cfg, server.NewLogger(cfg.Log, env.Stderr))
+	return server.Run(ctx, cfg, server.NewLogger(cfg.Log, env.Stderr), server.WithBuiltinPlugins(builtinPlugins()))
 }
 
 func runRotate(ctx context.Context, env *cli.Env, args []string) error {

@@ -1,0 +1,3 @@
+agent {
+  server_url = "https://backup.example.com"
+}

@@ -1,0 +1,7 @@
+channel "Ops Mail" {
+  plugin = "notify-smtp"
+}
+
+channel "ops" {
+  plugin = "../notify-smtp"
+}

@@ -1,0 +1,7 @@
+channel "ops" {
+  plugin = "notify-ntfy"
+}
+
+channel "ops" {
+  plugin = "notify-smtp"
+}

@@ -1,0 +1,5 @@
+channel "ops" {
+  config {
+    topic = "backups"
+  }
+}

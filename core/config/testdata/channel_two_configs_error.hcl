@@ -1,0 +1,9 @@
+channel "ops" {
+  plugin = "notify-ntfy"
+  config {
+    topic = "backups"
+  }
+  config {
+    topic = "more"
+  }
+}

@@ -1,0 +1,3 @@
+channel "ops" {
+  plugn = "notify-ntfy"
+}

@@ -1,0 +1,8 @@
+server {
+  plugin_dir = "/srv/plugins"
+}
+
+plugin "Notify_Log" {
+  command = "notify-log"
+  sha256  = "e83b284a5b5c7650415fe63912d78824acbd82692a1bcf6c4d3c2399fc0dc527"
+}

@@ -1,0 +1,7 @@
+server {
+  plugin_dir = "/srv/plugins"
+}
+
+plugin "notify-log" {
+  command = "notify-log"
+}

@@ -1,0 +1,93 @@
+package hub_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/restic-manager/restic-manager/core/hub"
+	"github.com/restic-manager/restic-manager/internal/wire"
+)
+
+// benchServer is a test server with the production defaults for batching
+// (50 ms or 1,000 rows) and an agent that has a running backup.
+func benchServer(b *testing.B) (*testServer, *testAgent, string) {
+	b.Helper()
+	s := newTestServer(b, func(o *hub.Options) {
+		def := hub.Options{}
+		o.FlushInterval, o.FlushRows = def.FlushInterval, def.FlushRows
+	})
+	_, cred := s.enroll(b, "bench")
+	s.addRepo(b, "main", "bench password", nil)
+	a := s.connect(b, cred)
+	j := s.run(b, "bench", backupBody("main"), http.StatusCreated)
+	a.waitDispatch()
+	return s, a, j.ID
+}
+
+// BenchmarkIngest measures job events from one agent through the hub into
+// SQLite: each op is one event sent by the agent, and the clock stops when
+// the hub has acknowledged the last one (so all of them are stored).
+func BenchmarkIngest(b *testing.B) {
+	for _, lines := range []int{1, 10} {
+		b.Run(fmt.Sprintf("lines_per_event=%d", lines), func(b *testing.B) {
+			_, a, jobID := benchServer(b)
+			batch := make([]string, lines)
+			for i := range batch {
+				batch[i] = strings.Repeat("x", 80) // a typical restic output line
+			}
+			data, _ := json.Marshal(wire.LogData{Stream: "stdout", Lines: batch})
+			// The payload is put together by hand, as a spooling agent
+			// resends what it stored, so the agent side costs little of
+			// the two cores this runs on.
+			head := []byte(`{"job_id":"` + jobID + `","time":"` + time.Now().UTC().Format(time.RFC3339Nano) + `","kind":"log","data":`)
+			head = append(head, data...)
+			head = append(head, `,"seq":`...)
+			b.ResetTimer()
+			start := time.Now()
+			for i := range b.N {
+				payload := strconv.AppendInt(bytes.Clone(head), int64(i+1), 10)
+				a.send(wire.TypeJobEvent, json.RawMessage(append(payload, '}')))
+			}
+			a.waitAck(jobID, uint64(b.N))
+			elapsed := time.Since(start)
+			b.StopTimer()
+			b.ReportMetric(float64(b.N)/elapsed.Seconds(), "events/s")
+			b.ReportMetric(float64(b.N*lines)/elapsed.Seconds(), "lines/s")
+		})
+	}
+}
+
+// BenchmarkDispatch measures the API's "run now" (POST /hosts/{id}/jobs)
+// until the agent holds the job_dispatch, and reports p50 and p99.
+func BenchmarkDispatch(b *testing.B) {
+	s, a, _ := benchServer(b)
+	body, _ := json.Marshal(map[string]any{"kind": "check", "repository": "main"})
+	lat := make([]time.Duration, 0, b.N)
+	b.ResetTimer()
+	for range b.N {
+		req, _ := http.NewRequest("POST", s.srv.URL+"/api/v1/hosts/bench/jobs", bytes.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+s.admin)
+		start := time.Now()
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			b.Fatal(err)
+		}
+		_ = res.Body.Close()
+		d := a.waitDispatch()
+		lat = append(lat, d.at.Sub(start))
+	}
+	b.StopTimer()
+	slices.Sort(lat)
+	pct := func(p float64) float64 {
+		return float64(lat[min(len(lat)-1, int(p*float64(len(lat))))].Microseconds()) / 1000
+	}
+	b.ReportMetric(pct(0.50), "p50_ms")
+	b.ReportMetric(pct(0.99), "p99_ms")
+}
