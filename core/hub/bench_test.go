@@ -91,3 +91,25 @@ func BenchmarkDispatch(b *testing.B) {
 	b.ReportMetric(pct(0.50), "p50_ms")
 	b.ReportMetric(pct(0.99), "p99_ms")
 }
+
+// BenchmarkLiveTailLag measures an event from the agent until a stream
+// client (GET /jobs/{id}/stream) has its frame, with the production batch
+// interval, and reports p50 and p99.
+func BenchmarkLiveTailLag(b *testing.B) {
+	s, a, jobID := benchServer(b)
+	ws := s.stream(b, jobID)
+	lat := make([]time.Duration, 0, b.N)
+	b.ResetTimer()
+	for i := range b.N {
+		start := time.Now()
+		a.logEvent(jobID, uint64(i+1), "line")
+		if f := readFrame(b, ws); f.Seq != int64(i+1) {
+			b.Fatalf("frame %+v, want seq %d", f, i+1)
+		}
+		lat = append(lat, time.Since(start))
+	}
+	b.StopTimer()
+	slices.Sort(lat)
+	b.ReportMetric(float64(lat[len(lat)/2].Microseconds())/1000, "p50_ms")
+	b.ReportMetric(float64(lat[min(len(lat)-1, len(lat)*99/100)].Microseconds())/1000, "p99_ms")
+}

@@ -169,7 +169,6 @@ func (ac *agentConn) onHello(ctx context.Context, c *wire.Conn, env wire.Envelop
 		go ac.close(wire.CloseRevoked, "credential revoked")
 		return nil
 	}
-	ac.helloDone.Store(true)
 	ac.lastFrame.Store(now.UnixNano())
 	if err := c.Reply(ctx, env, wire.TypeHelloOK, wire.HelloOK{
 		HostID:             ac.hostID,
@@ -178,6 +177,10 @@ func (ac *agentConn) onHello(ctx context.Context, c *wire.Conn, env wire.Envelop
 	}); err != nil {
 		return err
 	}
+	// Only now may dispatches go out: hello_ok is queued first, so no
+	// job_dispatch can overtake it. Handlers run one at a time, so the
+	// agent's next message is handled after this.
+	ac.helloDone.Store(true)
 	ac.log.Info("agent online", "hostname", hello.Hostname, "agent_version", hello.AgentVersion,
 		"restic_version", hello.ResticVersion, "running_jobs", len(hello.State.RunningJobs))
 	running := hello.State.RunningJobs

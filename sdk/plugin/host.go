@@ -74,6 +74,7 @@ func NewClientConfig(opts ClientOptions) (*goplugin.ClientConfig, error) {
 	cmd := exec.Command(opts.Path, opts.Args...) //nolint:gosec // G204: running the configured plugin is the point
 
 	cmd.Env = env
+	dieWithHost(cmd)
 	return &goplugin.ClientConfig{
 		HandshakeConfig:  Handshake,
 		VersionedPlugins: VersionedPlugins(opts.Plugins),

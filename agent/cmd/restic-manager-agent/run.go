@@ -47,7 +47,7 @@ func runRun(args []string) error {
 	cfg, files, diags := config.Load(*configPath)
 	if diags.HasErrors() {
 		_ = config.WriteDiagnostics(os.Stderr, files, diags)
-		return fmt.Errorf("run: %s is not a valid agent configuration", *configPath)
+		return fmt.Errorf("run: cannot use the agent configuration %s", *configPath)
 	}
 	credential, err := cfg.ReadCredential()
 	if err != nil {

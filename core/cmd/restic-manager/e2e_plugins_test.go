@@ -313,4 +313,59 @@ channel "ops" {
 	if strings.Contains(p.log.String(), secret) {
 		t.Fatal("the webhook secret reached the server log")
 	}
+
+	// A server killed outright takes its plugin processes with it.
+	children := pluginChildren(t, p.cmd.Process.Pid)
+	if len(children) == 0 {
+		t.Fatal("no plugin process is running under the server after channel test")
+	}
+	_ = p.cmd.Process.Kill()
+	<-p.done
+	deadline := time.Now().Add(10 * time.Second)
+	for _, pid := range children {
+		for alive(pid) {
+			if time.Now().After(deadline) {
+				t.Fatalf("plugin process %d outlived the killed server", pid)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+}
+
+// pluginChildren lists the pids of "plugin serve" processes whose parent
+// is ppid, from /proc.
+func pluginChildren(t *testing.T, ppid int) []int {
+	t.Helper()
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		t.Skipf("no /proc: %v", err)
+	}
+	var out []int
+	for _, e := range entries {
+		var pid int
+		if _, err := fmt.Sscanf(e.Name(), "%d", &pid); err != nil {
+			continue
+		}
+		stat, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
+		cmdline, err2 := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
+		if err != nil || err2 != nil {
+			continue
+		}
+		// The parent pid is the second field after the ")" closing the name.
+		fields := strings.Fields(string(stat[strings.LastIndexByte(string(stat), ')')+1:]))
+		if len(fields) > 1 && fields[1] == fmt.Sprint(ppid) && strings.Contains(string(cmdline), "plugin\x00serve") {
+			out = append(out, pid)
+		}
+	}
+	return out
+}
+
+// alive reports whether pid exists and is not a zombie.
+func alive(pid int) bool {
+	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return false
+	}
+	fields := strings.Fields(string(stat[strings.LastIndexByte(string(stat), ')')+1:]))
+	return len(fields) > 0 && fields[0] != "Z"
 }

@@ -18,6 +18,7 @@ type procGroup struct {
 
 func prepareCmd(cmd *exec.Cmd) {
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	dieWithParent(cmd.SysProcAttr)
 }
 
 func newProcGroup(cmd *exec.Cmd) (*procGroup, error) {
