@@ -34,8 +34,10 @@ test:
 	$(GO) vet ./... && \
 	CGO_ENABLED=1 $(GO) test -race -count=1 -timeout 20m ./...
 
+# run starts the server on its embedded default with a local agent and a
+# local repository (scripts/run-local.sh); Ctrl-C stops both.
 run: build
-	./bin/restic-manager server
+	./scripts/run-local.sh
 
 $(GOLANGCI):
 	GOBIN=$(TOOLS) $(GO) install github.com/golangci/golangci-lint/v2/cmd/golangci-lint@v2.15.0

@@ -4,8 +4,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"sort"
+	"time"
 )
 
 // The size cap (Options.MaxBytes) bounds the bytes of unacknowledged events,
@@ -83,12 +85,18 @@ func (w *wtx) makeRoom(rec *jobRecord, enc []encoded, lastProg int, add int64, o
 		w.put(rec)
 	}
 
+	// One chunk may not be enough: a batch can need more than a chunk, and
+	// each chunk's marker takes back some of the room it made. Keep going,
+	// oldest job first, until the batch fits or no lines are left.
 	for _, r := range recs {
-		if over() <= 0 {
-			break
-		}
-		if err := w.dropLogs(r, over()); err != nil {
-			return 0, err
+		for over() > 0 {
+			dropped, err := w.dropLogs(r, over())
+			if err != nil {
+				return 0, err
+			}
+			if !dropped {
+				break
+			}
 		}
 	}
 
@@ -133,14 +141,42 @@ func (w *wtx) pendingRecords() ([]*jobRecord, error) {
 	return recs, nil
 }
 
-// dropLogs drops the job's oldest log lines, at least need bytes' worth (and
-// at least a chunk) if it has them, and appends one marker for them.
-func (w *wtx) dropLogs(rec *jobRecord, need int64) error {
+// maxMarkerSize is the most one KindLogsDropped marker counts against the
+// cap: the size of one with the widest count and seqs.
+var maxMarkerSize = func() int64 {
+	m, err := droppedMarker(time.Time{}, math.MaxUint64, math.MaxUint64, math.MaxUint64)
+	if err != nil {
+		panic(err) // cannot happen: a DroppedLogs always marshals
+	}
+	return m.size()
+}()
+
+// droppedMarker is the KindLogsDropped marker for n log lines with seqs
+// first to last.
+func droppedMarker(now time.Time, n, first, last uint64) (encoded, error) {
+	data, err := json.Marshal(DroppedLogs{
+		Message:  fmt.Sprintf("%d log lines dropped: spool full", n),
+		Count:    n,
+		FirstSeq: first,
+		LastSeq:  last,
+	})
+	if err != nil {
+		return encoded{}, err
+	}
+	return encodeEvent(ClassKeep, Event{Kind: KindLogsDropped, Time: now, Data: data}), nil
+}
+
+// dropLogs drops a chunk of the job's oldest log lines and appends one marker
+// for them. The chunk frees need bytes net of its marker (and at least
+// MaxBytes/dropChunkDivisor) if the job has that many lines; it reports
+// whether it dropped anything, which it does not when the job has no lines
+// left or too few to pay for their marker.
+func (w *wtx) dropLogs(rec *jobRecord, need int64) (bool, error) {
 	b, err := w.eventBucket(rec.ID, false)
 	if err != nil || b == nil {
-		return err
+		return false, err
 	}
-	target := max(need, w.s.opts.MaxBytes/dropChunkDivisor)
+	target := max(need+maxMarkerSize, w.s.opts.MaxBytes/dropChunkDivisor)
 	var (
 		keys            [][]byte
 		freed           int64
@@ -160,33 +196,27 @@ func (w *wtx) dropLogs(rec *jobRecord, need int64) error {
 		freed += int64(len(k) + len(v))
 	}
 	if len(keys) == 0 {
-		return nil
+		return false, nil
 	}
 	count := int64(len(keys))
 	n := uint64(count)
-	data, err := json.Marshal(DroppedLogs{
-		Message:  fmt.Sprintf("%d log lines dropped: spool full", n),
-		Count:    n,
-		FirstSeq: firstSeq,
-		LastSeq:  lastS,
-	})
+	marker, err := droppedMarker(w.s.now(), n, firstSeq, lastS)
 	if err != nil {
-		return w.fail(err)
+		return false, w.fail(err)
 	}
-	marker := encodeEvent(ClassKeep, Event{Kind: KindLogsDropped, Time: w.s.now(), Data: data})
 	if freed <= marker.size() {
-		return nil // the marker would cost more than the lines it replaces
+		return false, nil // the marker would cost more than the lines it replaces
 	}
 
 	for _, k := range keys {
 		if err := b.Delete(k); err != nil {
-			return w.fail(err)
+			return false, w.fail(err)
 		}
 	}
 	w.account(rec, -count, -freed)
 	seq := rec.LastSeq + 1
 	if err := b.Put(seqKey(seq), marker.val); err != nil {
-		return w.fail(err)
+		return false, w.fail(err)
 	}
 	rec.LastSeq = seq
 	rec.DroppedLogs += n
@@ -195,5 +225,5 @@ func (w *wtx) dropLogs(rec *jobRecord, need int64) error {
 	w.appended = true
 	w.s.logger.Warn("spool full: dropped the oldest log lines of a job",
 		"job_id", rec.ID, "count", n, "first_seq", firstSeq, "last_seq", lastS, "marker_seq", seq)
-	return nil
+	return true, nil
 }

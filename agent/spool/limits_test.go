@@ -276,3 +276,190 @@ func TestFullSpoolRandom(t *testing.T) {
 	}
 	checkConsistent(t, s)
 }
+
+// checkDrops checks a job's pending entries against class, the class of
+// every seq Append returned for it (none acknowledged): no kept event is
+// missing, every missing log line is covered by exactly one marker, each
+// marker's count and seq range match the lines it replaced and it comes after
+// them, and no line it claims is still there. It returns the lines the
+// markers report.
+func checkDrops(t *testing.T, entries []Entry, class map[uint64]Class) uint64 {
+	t.Helper()
+	present := map[uint64]bool{}
+	for _, e := range entries {
+		present[e.Seq] = true
+		if _, ok := class[e.Seq]; !ok && e.Kind != KindLogsDropped {
+			t.Fatalf("seq %d present but never returned", e.Seq)
+		}
+	}
+	coveredBy := map[uint64]int{}
+	var reported uint64
+	for _, e := range entries {
+		if e.Kind != KindLogsDropped {
+			continue
+		}
+		d := markers(t, []Entry{e})[0]
+		if d.Count == 0 || d.FirstSeq == 0 || d.FirstSeq > d.LastSeq || d.LastSeq >= e.Seq {
+			t.Fatalf("marker %d = %+v: empty, or not after the lines it replaced", e.Seq, d)
+		}
+		var lines uint64
+		for seq := d.FirstSeq; seq <= d.LastSeq; seq++ {
+			if class[seq] != ClassLog {
+				continue
+			}
+			if present[seq] {
+				t.Fatalf("marker %d = %+v claims line %d, which is still there", e.Seq, d, seq)
+			}
+			coveredBy[seq]++
+			lines++
+		}
+		if class[d.FirstSeq] != ClassLog || class[d.LastSeq] != ClassLog || lines != d.Count {
+			t.Fatalf("marker %d = %+v, but its range holds %d dropped lines", e.Seq, d, lines)
+		}
+		reported += d.Count
+	}
+	for seq, c := range class {
+		switch {
+		case present[seq]:
+		case c == ClassKeep:
+			t.Fatalf("kept event %d lost", seq)
+		case c == ClassLog && coveredBy[seq] != 1:
+			t.Fatalf("log line %d missing, covered by %d markers", seq, coveredBy[seq])
+		}
+	}
+	return reported
+}
+
+// logBatch returns n log lines of size bytes each, numbered from *next on.
+func logBatch(next *int, n, size int) []Event {
+	batch := make([]Event, n)
+	for i := range batch {
+		batch[i] = sizedLog(*next, size)
+		*next++
+	}
+	return batch
+}
+
+// recordSeqs notes the class of each event of a batch appended at first.
+func recordSeqs(class map[uint64]Class, first uint64, batch []Event) {
+	for i, ev := range batch {
+		class[first+uint64(i)] = DefaultClassify(ev.Kind)
+	}
+}
+
+// A batch that needs more room than one chunk (MaxBytes/64) gets it: the
+// spool keeps dropping the oldest lines, one marker per chunk, until the
+// batch and the markers fit. It used to free only what the batch needed,
+// forget the marker it added, and fail with ErrSpoolFull although lines
+// were left to drop.
+func TestFullSpoolMakesRoomForBatchesLargerThanAChunk(t *testing.T) {
+	t.Parallel()
+	const (
+		maxBytes  = 64 << 10
+		batchSize = 50
+	)
+	s := openTest(t, Options{MaxBytes: maxBytes})
+	mustBegin(t, s, "j")
+	class := map[uint64]Class{}
+	start := Event{Kind: "start"}
+	recordSeqs(class, mustAppend(t, s, "j", start), []Event{start})
+
+	var next int
+	for b := range 30 {
+		batch := logBatch(&next, batchSize, 200)
+		if b%5 == 4 { // kept events and progress ride along
+			batch[0] = progress(b)
+			batch[batchSize-1] = Event{Kind: "warning", Data: make([]byte, 150)}
+		}
+		var need int64
+		for _, ev := range batch {
+			need += evSize(ev)
+		}
+		if need <= maxBytes/dropChunkDivisor {
+			t.Fatalf("batch of %d bytes fits in one chunk; the test needs more", need)
+		}
+		first, err := s.AppendBatch("j", batch)
+		if err != nil {
+			st := s.Stats()
+			t.Fatalf("batch %d of %d bytes, %d pending, %d lines dropped so far: %v",
+				b, need, st.PendingBytes, st.DroppedLogLines, err)
+		}
+		recordSeqs(class, first, batch)
+		if st := s.Stats(); st.PendingBytes > maxBytes {
+			t.Fatalf("batch %d: %d pending bytes over the cap %d", b, st.PendingBytes, maxBytes)
+		}
+	}
+	final := Event{Kind: "finished", Data: []byte(`{"status":"succeeded"}`)}
+	last, err := s.FinishJob("j", final)
+	if err != nil {
+		t.Fatal(err)
+	}
+	recordSeqs(class, last, []Event{final})
+
+	entries := mustPending(t, s, "j")
+	reported := checkDrops(t, entries, class)
+	if entries[0].Kind != "start" || entries[len(entries)-1].Kind != "finished" {
+		t.Fatalf("first/last events = %s/%s", entries[0].Kind, entries[len(entries)-1].Kind)
+	}
+	st := s.Stats()
+	if reported == 0 || st.DroppedLogLines != reported || mustJob(t, s, "j").DroppedLogLines != reported {
+		t.Fatalf("markers report %d lines, stats %+v", reported, st)
+	}
+	if st.PendingBytes > maxBytes {
+		t.Fatalf("%d pending bytes over the cap %d", st.PendingBytes, maxBytes)
+	}
+	checkConsistent(t, s)
+}
+
+// Large batches take their room from the oldest job first, several chunks
+// of it if need be, before they touch a newer job's lines.
+func TestFullSpoolTakesLargeBatchesFromTheOldestJob(t *testing.T) {
+	t.Parallel()
+	const maxBytes = 64 << 10
+	s := openTest(t, Options{MaxBytes: maxBytes})
+	mustBegin(t, s, "old")
+	mustBegin(t, s, "new")
+	oldClass, newClass := map[uint64]Class{}, map[uint64]Class{}
+	var next int
+	for range 4 { // about 40 KiB of the old job's lines
+		batch := logBatch(&next, 50, 200)
+		recordSeqs(oldClass, mustAppendBatch(t, s, "old", batch), batch)
+	}
+	summary := Event{Kind: "summary", Data: []byte(`{"ok":true}`)}
+	recordSeqs(oldClass, mustAppend(t, s, "old", summary), []Event{summary})
+
+	// Each batch needs about ten chunks; the old job's lines cover the
+	// first few batches on their own.
+	for b := 0; mustJob(t, s, "old").DroppedLogLines < 150; b++ {
+		batch := logBatch(&next, 50, 200)
+		first, err := s.AppendBatch("new", batch)
+		if err != nil {
+			t.Fatalf("batch %d: %v", b, err)
+		}
+		recordSeqs(newClass, first, batch)
+		if got := mustJob(t, s, "new").DroppedLogLines; got != 0 {
+			t.Fatalf("batch %d: the new job lost %d lines while the old one had some", b, got)
+		}
+		if st := s.Stats(); st.PendingBytes > maxBytes {
+			t.Fatalf("batch %d: %d pending bytes over the cap %d", b, st.PendingBytes, maxBytes)
+		}
+	}
+	old := mustPending(t, s, "old")
+	if n := len(markers(t, old)); n < 2 {
+		t.Fatalf("old job has %d markers; a batch larger than a chunk should have taken several", n)
+	}
+	if reported := checkDrops(t, old, oldClass); reported != mustJob(t, s, "old").DroppedLogLines {
+		t.Fatalf("old job's markers report %d lines, its record %d", reported, mustJob(t, s, "old").DroppedLogLines)
+	}
+	checkDrops(t, mustPending(t, s, "new"), newClass)
+	checkConsistent(t, s)
+}
+
+func mustAppendBatch(t testing.TB, s *Spool, id string, batch []Event) uint64 {
+	t.Helper()
+	first, err := s.AppendBatch(id, batch)
+	if err != nil {
+		t.Fatalf("append batch to %s: %v", id, err)
+	}
+	return first
+}

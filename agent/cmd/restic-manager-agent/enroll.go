@@ -14,7 +14,8 @@ import (
 )
 
 const enrollUsage = `Usage: restic-manager-agent enroll --server URL --token T [--config PATH] [--force]
-                                   [--ca-file FILE] [--name NAME] [--allow-insecure]
+                                   [--ca-file FILE] [--name NAME] [--state-dir DIR]
+                                   [--allow-insecure]
 
   Exchange a one-time enrollment token for this host's agent credential and
   write the agent configuration (mode 0600). Get the token, and this exact
@@ -36,6 +37,9 @@ Options:
                      to verify the server with instead of the system's.
   --name NAME        The host's name on the server. Default: this machine's
                      hostname.
+  --state-dir DIR    Where the agent keeps its spool and schedules. Default:
+                     /var/lib/restic-manager-agent (Linux),
+                     %ProgramData%\restic-manager-agent (Windows).
   --allow-insecure   Allow plain http:// to a server that is not on this
                      machine (the token and credential travel unencrypted).
 
@@ -54,6 +58,7 @@ func runEnroll(args []string) error {
 	fs.StringVar(&opts.CAFile, "ca-file", "", "")
 	fs.StringVar(&opts.Hostname, "name", "", "")
 	fs.BoolVar(&opts.AllowInsecure, "allow-insecure", false, "")
+	fs.StringVar(&opts.StateDir, "state-dir", "", "")
 	if err := fs.Parse(args); err != nil {
 		return fmt.Errorf("enroll: %w; run \"restic-manager-agent enroll --help\"", err)
 	}
