@@ -22,7 +22,9 @@ import (
 //     chunks of at least 1/64 of the cap so that this stays rare. Each chunk
 //     dropped from a job is replaced by one KindLogsDropped marker at the end
 //     of that job's stream, saying how many lines went and which seqs they
-//     had (ClassKeep, so the server always learns about the gap).
+//     had (ClassKeep, so the server always learns about the gap). A chunk
+//     is sized to make room for the batch and its own marker; chunks are
+//     dropped until the batch fits or no log lines are left.
 //
 // Everything else (ClassKeep: summaries, errors, final events, markers) is
 // never dropped. If the steps above cannot make enough room, Append fails

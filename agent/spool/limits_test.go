@@ -411,8 +411,8 @@ func TestFullSpoolMakesRoomForBatchesLargerThanAChunk(t *testing.T) {
 	checkConsistent(t, s)
 }
 
-// Large batches take their room from the oldest job first, several chunks
-// of it if need be, before they touch a newer job's lines.
+// Large batches take their room from the oldest job first, as many of its
+// lines as they need, before they touch a newer job's lines.
 func TestFullSpoolTakesLargeBatchesFromTheOldestJob(t *testing.T) {
 	t.Parallel()
 	const maxBytes = 64 << 10
@@ -428,8 +428,8 @@ func TestFullSpoolTakesLargeBatchesFromTheOldestJob(t *testing.T) {
 	summary := Event{Kind: "summary", Data: []byte(`{"ok":true}`)}
 	recordSeqs(oldClass, mustAppend(t, s, "old", summary), []Event{summary})
 
-	// Each batch needs about ten chunks; the old job's lines cover the
-	// first few batches on their own.
+	// Each batch needs about ten times the minimum chunk (MaxBytes/64); the
+	// old job's lines cover the first few batches on their own.
 	for b := 0; mustJob(t, s, "old").DroppedLogLines < 150; b++ {
 		batch := logBatch(&next, 50, 200)
 		first, err := s.AppendBatch("new", batch)
@@ -446,7 +446,7 @@ func TestFullSpoolTakesLargeBatchesFromTheOldestJob(t *testing.T) {
 	}
 	old := mustPending(t, s, "old")
 	if n := len(markers(t, old)); n < 2 {
-		t.Fatalf("old job has %d markers; a batch larger than a chunk should have taken several", n)
+		t.Fatalf("old job has %d markers, want one per batch that took its lines", n)
 	}
 	if reported := checkDrops(t, old, oldClass); reported != mustJob(t, s, "old").DroppedLogLines {
 		t.Fatalf("old job's markers report %d lines, its record %d", reported, mustJob(t, s, "old").DroppedLogLines)
