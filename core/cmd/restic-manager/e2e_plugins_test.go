@@ -320,7 +320,7 @@ channel "ops" {
 		t.Fatal("no plugin process is running under the server after channel test")
 	}
 	_ = p.cmd.Process.Kill()
-	<-p.done
+	t.Logf("killed server: %v", <-p.done)
 	deadline := time.Now().Add(10 * time.Second)
 	for _, pid := range children {
 		for alive(pid) {
