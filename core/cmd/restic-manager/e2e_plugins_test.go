@@ -16,6 +16,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	gosmtp "github.com/emersion/go-smtp"
 )
 
 // pluginSetup builds the SDK's example notifier into a fresh plugin_dir
@@ -250,14 +252,17 @@ func TestEndToEndChannelConfigMistakes(t *testing.T) {
 	}
 }
 
-// TestEndToEndChannelTestThroughABuiltinWebhook sends a test notification
-// through the built-in webhook plugin, re-executed from the server binary,
-// to a real HTTP receiver that checks the signature.
-func TestEndToEndChannelTestThroughABuiltinWebhook(t *testing.T) {
+// TestEndToEndChannelTestThroughBuiltinNotifiers sends a test notification
+// through each built-in notifier, re-executed from the server binary, to a
+// real receiver in this process: an HTTP receiver checking the webhook's
+// signature, an SMTP server (emersion/go-smtp) and fakeNtfyServer, an
+// httptest stand-in for ntfy's publish API (ntfy itself cannot be
+// installed here).
+func TestEndToEndChannelTestThroughBuiltinNotifiers(t *testing.T) {
 	t.Parallel()
 	const secret = "webhook signing secret"
-	got := make(chan map[string]any, 1)
-	receiver := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	delivered := make(chan string, 8)
+	webhook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)
 		mac := hmac.New(sha256.New, []byte(secret))
 		mac.Write(body)
@@ -265,24 +270,49 @@ func TestEndToEndChannelTestThroughABuiltinWebhook(t *testing.T) {
 			http.Error(w, "bad signature", http.StatusUnauthorized)
 			return
 		}
-		var n map[string]any
-		_ = json.Unmarshal(body, &n)
-		select {
-		case got <- n:
-		default:
-		}
+		delivered <- "webhook " + string(body)
 	}))
-	defer receiver.Close()
+	defer webhook.Close()
+	fakeNtfyServer := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		if r.Header.Get("Authorization") != "Bearer tk_ntfy" {
+			http.Error(w, `{"error":"unauthorized"}`, http.StatusUnauthorized)
+			return
+		}
+		delivered <- "ntfy " + string(body)
+		_, _ = io.WriteString(w, `{"id":"x"}`)
+	}))
+	defer fakeNtfyServer.Close()
+	mailHost, mailPort := startMailServer(t, delivered)
+
 	pluginDir, sum := pluginSetup(t)
 	cfgPath, addr, dataDir := pluginConfig(t, pluginDir, sum, fmt.Sprintf(`
-channel "ops" {
+channel "hook" {
   plugin = "notify-webhook"
   config {
     url    = %q
     secret = env("RM_TEST_WEBHOOK_SECRET")
   }
 }
-`, receiver.URL))
+channel "phone" {
+  plugin = "notify-ntfy"
+  config {
+    server = %q
+    topic  = "backups"
+    token  = "tk_ntfy"
+  }
+}
+channel "mail" {
+  plugin = "notify-smtp"
+  config {
+    host = %q
+    port = %d
+    tls  = "none"
+    from = "restic-manager@example.com"
+    to   = ["ops@example.com"]
+  }
+}
+`, webhook.URL, fakeNtfyServer.URL, mailHost, mailPort))
 	p := &serverProc{addr: addr, dataDir: dataDir, log: &syncBuffer{}, done: make(chan error, 1)}
 	p.cmd = exec.Command(binary(t), "server", "--config", cfgPath)
 	p.cmd.Env = append(os.Environ(), "RM_TEST_WEBHOOK_SECRET="+secret)
@@ -299,19 +329,23 @@ channel "ops" {
 	})
 	waitReady(t, p)
 	admin := bootstrapAdmin(t, p)
-	if out := p.ok(t, admin, "channel", "test", "ops"); !strings.Contains(out, "ops") {
-		t.Fatalf("channel test printed %q", out)
-	}
-	select {
-	case n := <-got:
-		if n["event"] != "test" {
-			t.Fatalf("webhook body = %v", n)
+	for channel, prefix := range map[string]string{"hook": "webhook ", "phone": "ntfy ", "mail": "smtp "} {
+		if out := p.ok(t, admin, "channel", "test", channel); !strings.Contains(out, channel) {
+			t.Fatalf("channel test %s printed %q", channel, out)
 		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("the receiver got no signed notification")
+		select {
+		case got := <-delivered:
+			if !strings.HasPrefix(got, prefix) || !strings.Contains(got, "test") {
+				t.Fatalf("channel %s delivered %q", channel, got)
+			}
+		case <-time.After(15 * time.Second):
+			t.Fatalf("channel %s delivered nothing", channel)
+		}
 	}
-	if strings.Contains(p.log.String(), secret) {
-		t.Fatal("the webhook secret reached the server log")
+	for _, s := range []string{secret, "tk_ntfy"} {
+		if strings.Contains(p.log.String(), s) {
+			t.Fatalf("a channel secret reached the server log")
+		}
 	}
 
 	// A server killed outright takes its plugin processes with it.
@@ -330,6 +364,42 @@ channel "ops" {
 			time.Sleep(50 * time.Millisecond)
 		}
 	}
+}
+
+// mailSession records one SMTP transaction into delivered.
+type mailSession struct {
+	delivered chan<- string
+}
+
+func (m *mailSession) Mail(string, *gosmtp.MailOptions) error { return nil }
+func (m *mailSession) Rcpt(string, *gosmtp.RcptOptions) error { return nil }
+func (m *mailSession) Data(r io.Reader) error {
+	b, err := io.ReadAll(r)
+	if err != nil {
+		return err
+	}
+	m.delivered <- "smtp " + string(b)
+	return nil
+}
+func (m *mailSession) Reset()        {}
+func (m *mailSession) Logout() error { return nil }
+
+// startMailServer runs a real SMTP server (emersion/go-smtp) on 127.0.0.1.
+func startMailServer(t *testing.T, delivered chan<- string) (string, int) {
+	t.Helper()
+	srv := gosmtp.NewServer(gosmtp.BackendFunc(func(*gosmtp.Conn) (gosmtp.Session, error) {
+		return &mailSession{delivered: delivered}, nil
+	}))
+	srv.Domain = "mail.test"
+	srv.ReadTimeout, srv.WriteTimeout = 10*time.Second, 10*time.Second
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = srv.Serve(ln) }()
+	t.Cleanup(func() { _ = srv.Close() })
+	a := ln.Addr().(*net.TCPAddr)
+	return a.IP.String(), a.Port
 }
 
 // pluginChildren lists the pids of "plugin serve" processes whose parent
