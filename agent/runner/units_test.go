@@ -256,10 +256,10 @@ func TestFullSpoolKeepsTheSequenceUnbroken(t *testing.T) {
 		ServerURL: srv.URL(), Credential: srv.token, StateDir: filepath.Join(t.TempDir(), "state"),
 		Backend: be, Logger: hclog.New(&hclog.LoggerOptions{Output: logs, Level: hclog.Debug}),
 		ReconnectBase: 20 * time.Millisecond, ReconnectMax: 100 * time.Millisecond,
-		// A batch of up to 100 lines (about 12 KiB) needs several of the
-		// spool's 1 KiB drop chunks. The bound itself stays: the default
-		// buffer lets one batch grow past the whole 64 KiB cap, which no
-		// amount of dropping makes fit.
+		// A batch of up to 100 lines (about 12 KiB) is well over the
+		// spool's minimum drop chunk (MaxBytes/64, 1 KiB). The bound itself
+		// stays: the default buffer lets one batch grow past the whole
+		// 64 KiB cap, which no amount of dropping makes fit.
 		Spool: spool.Options{MaxBytes: 64 << 10, NoSync: true}, EventBuffer: 100,
 	})
 	if err != nil {
