@@ -11,7 +11,7 @@ TOOLS    := $(CURDIR)/.tools/bin
 GOLANGCI := $(TOOLS)/golangci-lint
 GOFUMPT  := $(TOOLS)/gofumpt
 
-.PHONY: all build server agent test lint fmt run release proto clean
+.PHONY: all build server agent test lint fmt run release proto clean web
 
 all: build
 
@@ -29,6 +29,7 @@ agent:
 # race detector.
 test:
 	@./scripts/install-protoc.sh
+	@./scripts/install-chromium.sh >/dev/null
 	@RESTIC_BINARY="$$(./scripts/install-restic.sh)" && export RESTIC_BINARY && \
 	echo "using restic at $$RESTIC_BINARY" && \
 	$(GO) vet ./... && \
@@ -53,6 +54,12 @@ fmt: $(GOFUMPT)
 
 release:
 	VERSION=$(VERSION) ./scripts/release.sh
+
+# web rebuilds the UI's committed assets: web/static/app.css from
+# web/src/app.css (Tailwind 4, scanning web/templates) and the htmx file and
+# licence pinned in web/package.json. Needs Node and npm; commit the output.
+web:
+	cd web && npm ci --no-audit --no-fund && npm run build
 
 # proto regenerates the SDK's gRPC code from sdk/*/proto/*.proto.
 proto:

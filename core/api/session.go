@@ -33,42 +33,57 @@ func (a *API) bootstrap(w http.ResponseWriter, r *http.Request) error {
 	if err := decode(w, r, &req); err != nil {
 		return err
 	}
-	state(r).actorName = req.Username
-	setupHash := *a.setupHash.Load()
-	if done, err := a.setupComplete(r.Context()); err != nil {
-		return err
-	} else if done || setupHash == "" {
-		return errorf(http.StatusConflict, "setup_complete", "setup is already complete; log in instead")
-	}
-	if req.SetupToken == "" || !auth.EqualHash(auth.HashToken(req.SetupToken), setupHash) {
-		a.addrLimit.Fail(addrKey, a.now())
-		return errorf(http.StatusUnauthorized, "bad_setup_token", "setup token is wrong; use the one in <data_dir>/setup-token or the server log")
-	}
-	if err := validUsername(req.Username); err != nil {
-		return err
-	}
-	if err := auth.CheckPasswordPolicy(req.Password); err != nil {
-		return errorf(http.StatusBadRequest, "bad_password", "%v", err)
-	}
-	hash, err := auth.HashPassword(req.Password, a.opts.PasswordParams)
+	u, t, secret, err := a.createFirstAdmin(r, addrKey, req.SetupToken, req.Username, req.Password)
 	if err != nil {
 		return err
+	}
+	st := state(r)
+	st.who = &principal{user: u, method: "token", tokenID: t.ID}
+	setTarget(r, "user", u.ID)
+	writeJSON(w, http.StatusCreated, bootstrapResponse{Token: secret, User: toUserJSON(u)})
+	return nil
+}
+
+// createFirstAdmin checks the setup token and creates the first admin with
+// an API token; the JSON bootstrap and the UI's setup page both use it. Of
+// concurrent attempts exactly one wins.
+func (a *API) createFirstAdmin(r *http.Request, addrKey, setupToken, username, password string) (store.User, store.APIToken, string, error) {
+	state(r).actorName = username
+	setupHash := *a.setupHash.Load()
+	if done, err := a.setupComplete(r.Context()); err != nil {
+		return store.User{}, store.APIToken{}, "", err
+	} else if done || setupHash == "" {
+		return store.User{}, store.APIToken{}, "", errorf(http.StatusConflict, "setup_complete", "setup is already complete; log in instead")
+	}
+	if setupToken == "" || !auth.EqualHash(auth.HashToken(setupToken), setupHash) {
+		a.addrLimit.Fail(addrKey, a.now())
+		return store.User{}, store.APIToken{}, "", errorf(http.StatusUnauthorized, "bad_setup_token", "setup token is wrong; use the one in <data_dir>/setup-token or the server log")
+	}
+	if err := validUsername(username); err != nil {
+		return store.User{}, store.APIToken{}, "", err
+	}
+	if err := auth.CheckPasswordPolicy(password); err != nil {
+		return store.User{}, store.APIToken{}, "", errorf(http.StatusBadRequest, "bad_password", "%v", err)
+	}
+	hash, err := auth.HashPassword(password, a.opts.PasswordParams)
+	if err != nil {
+		return store.User{}, store.APIToken{}, "", err
 	}
 	secret, err := auth.NewToken(auth.KindAPIToken)
 	if err != nil {
-		return err
+		return store.User{}, store.APIToken{}, "", err
 	}
 	now := a.now()
 	u := store.User{
-		ID: auth.NewID(), Username: req.Username, PasswordHash: hash, Role: store.RoleAdmin,
+		ID: auth.NewID(), Username: username, PasswordHash: hash, Role: store.RoleAdmin,
 		CreatedAt: now, UpdatedAt: now,
 	}
 	t := store.APIToken{ID: auth.NewID(), UserID: u.ID, Name: "bootstrap", TokenHash: auth.HashToken(secret), CreatedAt: now}
 	switch err := a.store.Bootstrap(r.Context(), u, t); {
 	case errors.Is(err, store.ErrAlreadyBootstrapped):
-		return errorf(http.StatusConflict, "setup_complete", "setup is already complete; log in instead")
+		return store.User{}, store.APIToken{}, "", errorf(http.StatusConflict, "setup_complete", "setup is already complete; log in instead")
 	case err != nil:
-		return err
+		return store.User{}, store.APIToken{}, "", err
 	}
 	a.setupDone.Store(true)
 	empty := ""
@@ -77,11 +92,7 @@ func (a *API) bootstrap(w http.ResponseWriter, r *http.Request) error {
 		a.opts.OnBootstrap()
 	}
 	a.logger.Info("first admin created; setup is complete", "username", u.Username)
-	st := state(r)
-	st.who = &principal{user: u, method: "token", tokenID: t.ID}
-	setTarget(r, "user", u.ID)
-	writeJSON(w, http.StatusCreated, bootstrapResponse{Token: secret, User: toUserJSON(u)})
-	return nil
+	return u, t, secret, nil
 }
 
 type loginRequest struct {
@@ -122,31 +133,43 @@ func (a *API) login(w http.ResponseWriter, r *http.Request) error {
 	if err := decode(w, r, &req); err != nil {
 		return err
 	}
-	st := state(r)
-	st.actorName = req.Username
-	ip := auth.ClientIP(r.RemoteAddr)
-	userKey, addrKey := "user:"+strings.ToLower(req.Username), "addr:"+auth.ClientNet(ip)
-	if err := a.limited(r, userKey, addrKey); err != nil {
-		return err
-	}
-	bad := errorf(http.StatusUnauthorized, "bad_credentials", "wrong username or password")
-	fail := func() error {
-		now := a.now()
-		a.userLimit.Fail(userKey, now)
-		a.addrLimit.Fail(addrKey, now)
-		return bad
-	}
-	u, err := a.store.GetUserByName(r.Context(), req.Username)
-	if errors.Is(err, store.ErrNotFound) || (err == nil && u.PasswordHash == "") {
-		// Spend what a real check costs, so timing does not tell which
-		// usernames exist.
-		_, _ = auth.HashPassword(req.Password, a.opts.PasswordParams)
-		return fail()
-	}
+	u, s, csrf, err := a.passwordLogin(w, r, req.Username, req.Password)
 	if err != nil {
 		return err
 	}
-	ok, rehash, err := auth.VerifyPassword(req.Password, u.PasswordHash)
+	writeJSON(w, http.StatusOK, loginResponse{User: toUserJSON(u), CSRFToken: csrf, ExpiresAt: s.ExpiresAt})
+	return nil
+}
+
+// passwordLogin checks a local password, rate limited per user name and
+// source network, and starts a session (the JSON login and the UI's login
+// page both use it).
+func (a *API) passwordLogin(w http.ResponseWriter, r *http.Request, username, password string) (store.User, store.Session, string, error) {
+	st := state(r)
+	st.actorName = username
+	ip := auth.ClientIP(r.RemoteAddr)
+	userKey, addrKey := "user:"+strings.ToLower(username), "addr:"+auth.ClientNet(ip)
+	if err := a.limited(r, userKey, addrKey); err != nil {
+		return store.User{}, store.Session{}, "", err
+	}
+	bad := errorf(http.StatusUnauthorized, "bad_credentials", "wrong username or password")
+	fail := func() (store.User, store.Session, string, error) {
+		now := a.now()
+		a.userLimit.Fail(userKey, now)
+		a.addrLimit.Fail(addrKey, now)
+		return store.User{}, store.Session{}, "", bad
+	}
+	u, err := a.store.GetUserByName(r.Context(), username)
+	if errors.Is(err, store.ErrNotFound) || (err == nil && u.PasswordHash == "") {
+		// Spend what a real check costs, so timing does not tell which
+		// usernames exist.
+		_, _ = auth.HashPassword(password, a.opts.PasswordParams)
+		return fail()
+	}
+	if err != nil {
+		return store.User{}, store.Session{}, "", err
+	}
+	ok, rehash, err := auth.VerifyPassword(password, u.PasswordHash)
 	if err != nil {
 		a.logger.Error("stored password hash is unreadable", "user_id", u.ID, "error", err)
 		return fail()
@@ -155,32 +178,48 @@ func (a *API) login(w http.ResponseWriter, r *http.Request) error {
 		return fail()
 	}
 	if u.Disabled {
-		return errorf(http.StatusForbidden, "user_disabled", "this user is disabled")
+		return store.User{}, store.Session{}, "", errorf(http.StatusForbidden, "user_disabled", "this user is disabled")
 	}
-	now := a.now()
 	a.userLimit.Reset(userKey)
 	if rehash && a.opts.PasswordParams == auth.DefaultParams {
-		if h, err := auth.HashPassword(req.Password, a.opts.PasswordParams); err == nil {
-			if _, err := a.store.UpdateUser(r.Context(), u.ID, store.UserPatch{PasswordHash: &h}, now); err != nil {
+		if h, err := auth.HashPassword(password, a.opts.PasswordParams); err == nil {
+			if _, err := a.store.UpdateUser(r.Context(), u.ID, store.UserPatch{PasswordHash: &h}, a.now()); err != nil {
 				a.logger.Warn("upgrading password hash failed", "user_id", u.ID, "error", err)
 			}
 		}
 	}
+	s, csrf, err := a.startSession(w, r, u)
+	if err != nil {
+		return store.User{}, store.Session{}, "", err
+	}
+	return u, s, csrf, nil
+}
+
+// csrfToken is the CSRF token of the session whose cookie is given: a hash
+// of the cookie under its own label. Deriving it (rather than drawing it at
+// random) lets the server-rendered UI put it in every page it renders while
+// the store keeps only its hash; without the HttpOnly cookie nobody can
+// compute it, and the hash does not give the cookie back.
+func csrfToken(cookie string) string {
+	return auth.HashToken("csrf:" + cookie)
+}
+
+// startSession creates a session for u, sets the session cookie and
+// returns the session and its CSRF token.
+func (a *API) startSession(w http.ResponseWriter, r *http.Request, u store.User) (store.Session, string, error) {
+	now := a.now()
 	cookie, err := auth.NewToken(auth.KindSession)
 	if err != nil {
-		return err
+		return store.Session{}, "", err
 	}
-	csrf, err := auth.NewToken(auth.KindSession)
-	if err != nil {
-		return err
-	}
+	csrf := csrfToken(cookie)
 	s := store.Session{
 		ID: auth.NewID(), TokenHash: auth.HashToken(cookie), CSRFHash: auth.HashToken(csrf), UserID: u.ID,
 		CreatedAt: now, LastSeenAt: now, ExpiresAt: now.Add(a.opts.SessionMax),
-		SourceAddr: ip, UserAgent: truncate(r.UserAgent(), 256),
+		SourceAddr: auth.ClientIP(r.RemoteAddr), UserAgent: truncate(r.UserAgent(), 256),
 	}
 	if err := a.store.CreateSession(r.Context(), s); err != nil {
-		return err
+		return store.Session{}, "", err
 	}
 	if err := a.store.RecordLogin(r.Context(), u.ID, now); err != nil {
 		a.logger.Warn("recording login time failed", "error", err)
@@ -189,15 +228,22 @@ func (a *API) login(w http.ResponseWriter, r *http.Request) error {
 		Name: sessionCookie, Value: cookie, Path: "/", Expires: s.ExpiresAt,
 		HttpOnly: true, Secure: a.opts.SecureCookies, SameSite: http.SameSiteLaxMode,
 	})
-	st.who = &principal{user: u, method: "session", sessionID: s.ID}
+	state(r).who = &principal{user: u, method: "session", sessionID: s.ID}
 	setTarget(r, "session", s.ID)
-	writeJSON(w, http.StatusOK, loginResponse{User: toUserJSON(u), CSRFToken: csrf, ExpiresAt: s.ExpiresAt})
-	return nil
+	return s, csrf, nil
 }
 
 // logout ends the current session (for API tokens it only clears the cookie).
 func (a *API) logout(w http.ResponseWriter, r *http.Request) error {
-	who := state(r).who
+	if err := a.endSession(w, r, state(r).who); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+// endSession deletes who's session, if it is one, and clears the cookie.
+func (a *API) endSession(w http.ResponseWriter, r *http.Request, who *principal) error {
 	if who.method == "session" {
 		if err := a.store.DeleteSession(r.Context(), who.sessionID); err != nil {
 			return err
@@ -208,7 +254,6 @@ func (a *API) logout(w http.ResponseWriter, r *http.Request) error {
 		Name: sessionCookie, Value: "", Path: "/", MaxAge: -1,
 		HttpOnly: true, Secure: a.opts.SecureCookies, SameSite: http.SameSiteLaxMode,
 	})
-	w.WriteHeader(http.StatusNoContent)
 	return nil
 }
 

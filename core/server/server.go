@@ -23,6 +23,7 @@ import (
 	"github.com/restic-manager/restic-manager/core/config"
 	"github.com/restic-manager/restic-manager/core/secrets"
 	"github.com/restic-manager/restic-manager/core/store"
+	"github.com/restic-manager/restic-manager/core/ui"
 	"github.com/restic-manager/restic-manager/internal/version"
 )
 
@@ -86,6 +87,7 @@ func Run(ctx context.Context, cfg *config.Config, logger hclog.Logger, opts ...O
 	}
 	agents := newHub(ctx, db, kr, logger)
 	defer agents.Close()
+	secureCookies := cfg.Server.TLS != nil || strings.HasPrefix(cfg.Server.PublicURL, "https://")
 	a := api.New(api.Options{
 		Agents:            agents,
 		OnHostRevoked:     agents.Revoke,
@@ -93,19 +95,24 @@ func Run(ctx context.Context, cfg *config.Config, logger hclog.Logger, opts ...O
 		Logger:            logger,
 		SetupTokenHash:    setupHash,
 		OnBootstrap:       removeSetup,
-		SecureCookies:     cfg.Server.TLS != nil || strings.HasPrefix(cfg.Server.PublicURL, "https://"),
+		SecureCookies:     secureCookies,
 		PublicURL:         cfg.Server.PublicURL,
 		ServerFingerprint: fingerprint,
 		Sealer:            kr,
 		Plugins:           plugins,
 	})
+	// The UI serves the pages and hands /api/v1, /healthz and /readyz to a.
+	web, err := ui.New(ui.Options{API: a, Logger: logger, SecureCookies: secureCookies})
+	if err != nil {
+		return err
+	}
 
 	ln, err := net.Listen("tcp", cfg.Server.Listen)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", cfg.Server.Listen, err)
 	}
 	srv := &http.Server{
-		Handler:           a,
+		Handler:           web,
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       60 * time.Second,
 		IdleTimeout:       120 * time.Second,

@@ -1,0 +1,139 @@
+package ui
+
+import (
+	"errors"
+	"net/http"
+	"slices"
+	"strings"
+
+	"github.com/restic-manager/restic-manager/core/api"
+	"github.com/restic-manager/restic-manager/core/store"
+)
+
+// userMessage is the reason a failed action shows: the API's own message
+// for errors it classifies, a generic one for the rest (logged).
+func (u *UI) userMessage(err error) (int, string) {
+	var e *api.Error
+	if errors.As(err, &e) {
+		return e.Status, e.Message
+	}
+	u.logger.Error("action failed", "error", err)
+	return http.StatusInternalServerError, "Something went wrong on the server; see the server log."
+}
+
+type setupData struct{ Username string }
+
+func (u *UI) setupPage(w http.ResponseWriter, r *http.Request, c *api.Caller) {
+	u.render(w, r, c, http.StatusOK, "setup", view{Title: "Set up", Data: setupData{Username: "admin"}})
+}
+
+func (u *UI) setupSubmit(w http.ResponseWriter, r *http.Request, _ *api.Caller) {
+	username := strings.TrimSpace(r.PostFormValue("username"))
+	err := u.api.Setup(w, r, r.PostFormValue("setup_token"), username, r.PostFormValue("password"))
+	if err != nil {
+		status, msg := u.userMessage(err)
+		u.render(w, r, nil, status, "setup", view{
+			Title: "Set up", Data: setupData{Username: username},
+			Flashes: []flash{{Kind: "error", Message: msg}},
+		})
+		return
+	}
+	u.setFlash(w, "ok", "Welcome, "+username+": you are the admin. Add your first host next.")
+	http.Redirect(w, r, "/", http.StatusSeeOther)
+}
+
+type loginData struct{ Username, Next string }
+
+func (u *UI) loginPage(w http.ResponseWriter, r *http.Request, c *api.Caller) {
+	next := safeNext(r.URL.Query().Get("next"))
+	if c != nil {
+		http.Redirect(w, r, next, http.StatusSeeOther) //nolint:gosec // G710: safeNext keeps it a path on this site
+		return
+	}
+	u.render(w, r, nil, http.StatusOK, "login", view{Title: "Log in", Data: loginData{Next: next}})
+}
+
+func (u *UI) loginSubmit(w http.ResponseWriter, r *http.Request, _ *api.Caller) {
+	username := strings.TrimSpace(r.PostFormValue("username"))
+	next := safeNext(r.PostFormValue("next"))
+	if err := u.api.Login(w, r, username, r.PostFormValue("password")); err != nil {
+		status, msg := u.userMessage(err)
+		var e *api.Error
+		if errors.As(err, &e) && e.RetryAfter > 0 {
+			w.Header().Set("Retry-After", itoa(e.RetryAfter))
+		}
+		u.render(w, r, nil, status, "login", view{
+			Title: "Log in", Data: loginData{Username: username, Next: next},
+			Flashes: []flash{{Kind: "error", Message: msg}},
+		})
+		return
+	}
+	http.Redirect(w, r, next, http.StatusSeeOther) //nolint:gosec // G710: safeNext keeps it a path on this site
+}
+
+func (u *UI) logout(w http.ResponseWriter, r *http.Request, c *api.Caller) {
+	if err := u.api.Logout(w, r, c); err != nil {
+		_, msg := u.userMessage(err)
+		u.setFlash(w, "error", msg)
+		http.Redirect(w, r, "/", http.StatusSeeOther)
+		return
+	}
+	u.setFlash(w, "ok", "You are logged out.")
+	http.Redirect(w, r, "/login", http.StatusSeeOther)
+}
+
+type dashboardData struct {
+	Hosts    []store.Host
+	Name     string
+	Status   string
+	Statuses []string
+	Filtered bool
+}
+
+// dashboardPage is how many hosts one store query fetches; the dashboard
+// reads them all until paging lands.
+const dashboardPage = 500
+
+func (u *UI) dashboard(w http.ResponseWriter, r *http.Request, c *api.Caller) {
+	q := r.URL.Query()
+	d := dashboardData{
+		Name: strings.TrimSpace(q.Get("name")), Status: q.Get("status"),
+		Statuses: []string{store.HostOnline, store.HostOffline, store.HostRevoked},
+	}
+	if d.Status != "" && !slices.Contains(d.Statuses, d.Status) {
+		d.Status = ""
+	}
+	d.Filtered = d.Name != "" || d.Status != ""
+	f := store.HostFilter{Status: d.Status, Limit: dashboardPage}
+	for {
+		hosts, err := u.api.ListHosts(r.Context(), c, f)
+		if err != nil {
+			status, msg := u.userMessage(err)
+			u.renderError(w, r, c, status, msg)
+			return
+		}
+		for _, h := range hosts {
+			if d.Name == "" || strings.Contains(strings.ToLower(h.Name), strings.ToLower(d.Name)) {
+				d.Hosts = append(d.Hosts, h)
+			}
+		}
+		if len(hosts) < f.Limit {
+			break
+		}
+		f.After = hosts[len(hosts)-1].ID
+	}
+	u.render(w, r, c, http.StatusOK, "dashboard", view{Title: "Hosts", Nav: "dashboard", Data: d})
+}
+
+// notFound is the 404 page for every path neither the UI nor the API has.
+func (u *UI) notFound(w http.ResponseWriter, r *http.Request) {
+	if pending, err := u.api.SetupPending(r.Context()); err == nil && pending {
+		http.Redirect(w, r, "/setup", http.StatusSeeOther)
+		return
+	}
+	c, err := u.api.BrowserCaller(r)
+	if err != nil {
+		c = nil
+	}
+	u.renderError(w, r, c, http.StatusNotFound, "There is no page at this address.")
+}
