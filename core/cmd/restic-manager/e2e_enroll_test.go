@@ -39,7 +39,7 @@ var (
 func agentBinary(t *testing.T) string {
 	t.Helper()
 	agentOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "rm-e2e-agent")
+		dir, err := os.MkdirTemp(buildRoot, "rm-e2e-agent")
 		if err != nil {
 			agentErr = err
 			return

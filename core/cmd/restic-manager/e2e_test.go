@@ -22,6 +22,21 @@ import (
 // The end-to-end tests run the real binary: built once, started as a
 // server on a free port, and driven through its own CLI.
 
+// buildRoot holds the binaries the tests build once; TestMain removes it.
+var buildRoot string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "rm-e2e")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	buildRoot = dir
+	code := m.Run()
+	_ = os.RemoveAll(dir)
+	os.Exit(code)
+}
+
 var (
 	buildOnce sync.Once
 	binPath   string
@@ -31,7 +46,7 @@ var (
 func binary(t *testing.T) string {
 	t.Helper()
 	buildOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "rm-e2e-bin")
+		dir, err := os.MkdirTemp(buildRoot, "rm-e2e-bin")
 		if err != nil {
 			buildErr = err
 			return
