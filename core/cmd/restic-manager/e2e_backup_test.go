@@ -897,8 +897,12 @@ func TestEndToEndAgentKilledMidBackup(t *testing.T) {
 	if res := r.waitJob(unlock); res.code != 0 {
 		t.Fatalf("unlock: exit %d\n%s%s", res.code, res.stdout, res.stderr)
 	}
-	if locks := r.lockFiles(); len(locks) != 0 {
-		t.Fatalf("locks after unlock: %v", locks)
+	// The stale locks are gone. (A snapshot refresh the server queued
+	// after the failed job may hold a lock of its own for a moment.)
+	for _, l := range r.lockFiles() {
+		if slices.Contains(stale, l) {
+			t.Fatalf("stale lock %s left after unlock", l)
+		}
 	}
 	small := filepath.Join(t.TempDir(), "small")
 	writeTree(t, small, 3, 20, 0, 4<<10)
