@@ -1,9 +1,14 @@
 package api
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
+	"io"
 	"net/http"
+	"strconv"
 
 	"github.com/restic-manager/restic-manager/core/auth"
 	"github.com/restic-manager/restic-manager/core/store"
@@ -136,4 +141,90 @@ func (a *API) browserAction(r *http.Request, name string, fn func(*http.Request)
 	st.detail["via"] = "ui"
 	a.audit(r, st)
 	return err
+}
+
+// viaUIKey marks a request the UI made through Call, so its audit entry
+// says "via": "ui".
+type viaUIKey struct{}
+
+// Call runs one JSON API request in process on behalf of the browser
+// session c: the UI reads and changes everything through the same routes,
+// gates (role, CSRF, rate limits), validation and audit entries as API
+// clients. The caller must have checked the form's CSRF token already. body
+// (if not nil) is sent as JSON; a 2xx answer is decoded into out (if not
+// nil); any other answer is returned as an *Error with the API's code and
+// message.
+func (a *API) Call(r *http.Request, c *Caller, method, path string, body, out any) error {
+	if c == nil {
+		return errUnauthenticated
+	}
+	var rd io.Reader = http.NoBody
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			return fmt.Errorf("encode %s %s: %w", method, path, err)
+		}
+		rd = bytes.NewReader(b)
+	}
+	ctx := context.WithValue(r.Context(), viaUIKey{}, true)
+	req, err := http.NewRequestWithContext(ctx, method, path, rd)
+	if err != nil {
+		return fmt.Errorf("build %s %s: %w", method, path, err)
+	}
+	req.RemoteAddr = r.RemoteAddr
+	req.Host = r.Host
+	req.TLS = r.TLS
+	if ck, err := r.Cookie(sessionCookie); err == nil {
+		req.AddCookie(ck)
+	}
+	req.Header.Set("X-CSRF-Token", c.CSRF)
+	req.Header.Set("Accept", "application/json")
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	rec := &callRecorder{header: http.Header{}}
+	a.router.ServeHTTP(rec, req)
+	if rec.status == 0 {
+		rec.status = http.StatusOK
+	}
+	if rec.status >= 300 {
+		var eb errorBody
+		if err := json.Unmarshal(rec.body.Bytes(), &eb); err != nil || eb.Error.Message == "" {
+			return errorf(rec.status, "internal", "%s %s answered %d", method, path, rec.status)
+		}
+		e := &Error{Status: rec.status, Code: eb.Error.Code, Message: eb.Error.Message}
+		if ra, err := strconv.Atoi(rec.header.Get("Retry-After")); err == nil {
+			e.RetryAfter = ra
+		}
+		return e
+	}
+	if out == nil || rec.status == http.StatusNoContent {
+		return nil
+	}
+	if err := json.Unmarshal(rec.body.Bytes(), out); err != nil {
+		return fmt.Errorf("decode the answer of %s %s: %w", method, path, err)
+	}
+	return nil
+}
+
+// callRecorder keeps the answer of an in-process API call.
+type callRecorder struct {
+	header http.Header
+	status int
+	body   bytes.Buffer
+}
+
+func (c *callRecorder) Header() http.Header { return c.header }
+
+func (c *callRecorder) WriteHeader(code int) {
+	if c.status == 0 {
+		c.status = code
+	}
+}
+
+func (c *callRecorder) Write(b []byte) (int, error) {
+	if c.status == 0 {
+		c.status = http.StatusOK
+	}
+	return c.body.Write(b)
 }

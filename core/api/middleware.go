@@ -279,6 +279,12 @@ func (a *API) audit(r *http.Request, st *reqState) {
 		SourceAddr: auth.ClientIP(r.RemoteAddr),
 		Detail:     st.detail,
 	}
+	if r.Context().Value(viaUIKey{}) != nil {
+		if e.Detail == nil {
+			e.Detail = map[string]any{}
+		}
+		e.Detail["via"] = "ui"
+	}
 	if st.who != nil {
 		e.ActorKind, e.ActorID, e.ActorName = "user", st.who.user.ID, st.who.user.Username
 		if st.who.method == "token" {

@@ -62,10 +62,7 @@ type serverProc struct {
 func startServer(t *testing.T) *serverProc {
 	t.Helper()
 	dir := t.TempDir()
-	bin := filepath.Join(dir, "restic-manager")
-	if out, err := exec.Command("go", "build", "-o", bin, "../cmd/restic-manager").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	bin, _ := binaries(t)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

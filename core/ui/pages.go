@@ -137,3 +137,28 @@ func (u *UI) notFound(w http.ResponseWriter, r *http.Request) {
 	}
 	u.renderError(w, r, c, http.StatusNotFound, "There is no page at this address.")
 }
+
+// call runs one JSON API request for c in process (see api.Call): pages read
+// and change everything through the API's own routes, gates and audit.
+func (u *UI) call(r *http.Request, c *api.Caller, method, path string, body, out any) error {
+	return u.api.Call(r, c, method, path, body, out)
+}
+
+// fail shows the error page for a failed read: the API's status and
+// message (404 for an unknown id, 403 for a role too low, …).
+func (u *UI) fail(w http.ResponseWriter, r *http.Request, c *api.Caller, err error) {
+	status, msg := u.userMessage(err)
+	u.renderError(w, r, c, status, msg)
+}
+
+// back redirects a form post to target with a flash message: "ok" with
+// okMsg when err is nil, else "error" with the reason.
+func (u *UI) back(w http.ResponseWriter, r *http.Request, target string, err error, okMsg string) {
+	if err != nil {
+		_, msg := u.userMessage(err)
+		u.setFlash(w, "error", msg)
+	} else if okMsg != "" {
+		u.setFlash(w, "ok", okMsg)
+	}
+	http.Redirect(w, r, safeNext(target), http.StatusSeeOther)
+}

@@ -14,26 +14,64 @@ import (
 	"github.com/restic-manager/restic-manager/core/store"
 )
 
-// pageNames are the templates that fill the layout's "content" block.
-var pageNames = []string{"setup", "login", "dashboard", "error"}
-
-// page is one parsed template set: the layout plus one page.
+// page is one parsed template set: the layout, the partials and one page.
 type page struct{ tmpl *template.Template }
 
 var funcs = template.FuncMap{
 	"ago": func(t *time.Time) string { return ago(time.Now(), t) },
 }
 
+// parsePages parses every page in fsys: each NAME.html but layout.html
+// fills the layout's "content" block and is rendered as page NAME; files
+// named _NAME.html are partials every page (and htmx fragments) can use.
 func parsePages(fsys fs.FS) (map[string]*page, error) {
+	files, err := fs.Glob(fsys, "*.html")
+	if err != nil {
+		return nil, err
+	}
+	var partials, pages []string
+	for _, f := range files {
+		switch {
+		case f == "layout.html":
+		case strings.HasPrefix(f, "_"):
+			partials = append(partials, f)
+		default:
+			pages = append(pages, f)
+		}
+	}
 	out := map[string]*page{}
-	for _, name := range pageNames {
-		t, err := template.New(name).Funcs(funcs).ParseFS(fsys, "layout.html", name+".html")
+	for _, f := range pages {
+		name := strings.TrimSuffix(f, ".html")
+		t, err := template.New(name).Funcs(funcs).ParseFS(fsys, append([]string{"layout.html", f}, partials...)...)
 		if err != nil {
 			return nil, fmt.Errorf("parse template %s: %w", name, err)
 		}
 		out[name] = &page{tmpl: t}
 	}
 	return out, nil
+}
+
+// renderFragment writes one named template of a page without the layout:
+// the HTML an htmx request swaps in.
+func (u *UI) renderFragment(w http.ResponseWriter, status int, pageName, tmpl string, data any) {
+	p, ok := u.pages[pageName]
+	if !ok {
+		u.logger.Error("rendering a fragment failed", "page", pageName, "error", "no such page")
+		http.Error(w, "internal error", http.StatusInternalServerError)
+		return
+	}
+	var buf bytes.Buffer
+	if err := p.tmpl.ExecuteTemplate(&buf, tmpl, data); err != nil {
+		u.logger.Error("rendering a fragment failed", "page", pageName, "template", tmpl, "error", err)
+		http.Error(w, "internal error", http.StatusInternalServerError)
+		return
+	}
+	h := w.Header()
+	h.Set("Content-Type", "text/html; charset=utf-8")
+	h.Set("Cache-Control", "no-store")
+	setSecurityHeaders(h)
+	w.WriteHeader(status)
+	_, _ = w.Write(buf.Bytes())
 }
 
 // flash is a one-line message shown at the top of the next page.

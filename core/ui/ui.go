@@ -82,7 +82,17 @@ func (u *UI) ServeHTTP(w http.ResponseWriter, r *http.Request) { u.router.ServeH
 // Router exposes the router so tests can walk every registered route.
 func (u *UI) Router() *mux.Router { return u.router }
 
+// routes are every page and form endpoint: the base ones here, each
+// area's in its own file.
 func (u *UI) routes() []uiRoute {
+	var out []uiRoute
+	for _, area := range [][]uiRoute{u.baseRoutes(), u.hostRoutes(), u.jobRoutes(), u.repositoryRoutes(), u.adminRoutes()} {
+		out = append(out, area...)
+	}
+	return out
+}
+
+func (u *UI) baseRoutes() []uiRoute {
 	return []uiRoute{
 		{name: "ui.setup", method: http.MethodGet, path: "/setup", access: public, handler: u.setupPage},
 		{name: "ui.setup.submit", method: http.MethodPost, path: "/setup", access: public, handler: u.setupSubmit},
