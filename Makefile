@@ -25,9 +25,11 @@ agent:
 
 # test installs what the tests use that Go modules do not bring (restic,
 # when no restic >= 0.14 is on PATH; protoc and its Go plugins, to check the
-# generated SDK code is current), then vets and runs every test with the
-# race detector.
+# generated SDK code is current), checks the committed UI assets are not
+# stale (scripts/check-web.sh rebuilds them with Node), then vets and runs
+# every test with the race detector.
 test:
+	@./scripts/check-web.sh
 	@./scripts/install-protoc.sh
 	@./scripts/install-chromium.sh >/dev/null
 	@RESTIC_BINARY="$$(./scripts/install-restic.sh)" && export RESTIC_BINARY && \

@@ -9,9 +9,8 @@ import (
 	"testing"
 )
 
-// These are cheap staleness checks on the committed build output; a full
-// rebuild-and-compare (`make web` then git diff) belongs in CI, which has
-// Node.
+// These are cheap staleness checks on the committed build output; the full
+// rebuild-and-compare is scripts/check-web.sh, which `make test` runs.
 
 func TestBuiltAssetsAreEmbedded(t *testing.T) {
 	t.Parallel()
