@@ -17,9 +17,11 @@
 //     (restic gets SIGINT through the plugin), record how they ended, give
 //     the connection a moment to deliver that, and close the spool.
 //
-// Delivery: the spool is the source of truth. Job runners only write to it;
-// one sender per connection reads what is unacknowledged and sends it in
-// seq order, job_finished last, and the server's cumulative acks delete it.
+// Delivery: the spool is the source of truth. Job runners only write to it
+// (log lines that come within a few milliseconds of each other as one
+// event, see logBatch); one sender per connection reads what is
+// unacknowledged and sends it in seq order, job_finished last, and the
+// server's cumulative acks delete it.
 // Progress is coalesced by the runner: a job writes a progress event only
 // once the server has acknowledged its previous one, so the spool never has
 // to drop a progress event it already numbered and the stream the server
@@ -50,6 +52,9 @@ const (
 	DefaultCancelSettle    = 3 * time.Second
 	DefaultShutdownTimeout = 30 * time.Second
 	DefaultDrainTimeout    = 5 * time.Second
+	// DefaultLogLinger is how long a job's log line waits for more lines to
+	// share its job_event.
+	DefaultLogLinger = 5 * time.Millisecond
 	// BackendName is the name the agent reports for its restic backend in
 	// hello.backends.
 	BackendName = "restic"
@@ -121,6 +126,12 @@ type Config struct {
 	// spool's next commit before the job's output is held back
 	// (spool.DefaultWriterBuffer when zero).
 	EventBuffer int
+	// LogLinger is how long a log line waits for the next ones to share its
+	// job_event (DefaultLogLinger when zero). LogBatchLines and
+	// LogBatchBytes bound such an event (wire.LogBatchLines and
+	// wire.LogBatchBytes when zero or larger).
+	LogLinger                    time.Duration
+	LogBatchLines, LogBatchBytes int
 	// Wire tunes the connection (timeouts, queue sizes); Logger and
 	// Handlers are set by the agent.
 	Wire wire.Config
@@ -146,6 +157,8 @@ type Agent struct {
 	backendMu     sync.Mutex
 	backendReady  bool
 	resticVersion string
+
+	sched schedules // the agent's own scheduler (scheduled.go)
 }
 
 // New checks cfg and returns an Agent; nothing runs until Run.
@@ -178,6 +191,15 @@ func New(cfg Config) (*Agent, error) {
 	}
 	if cfg.DrainTimeout <= 0 {
 		cfg.DrainTimeout = DefaultDrainTimeout
+	}
+	if cfg.LogLinger <= 0 {
+		cfg.LogLinger = DefaultLogLinger
+	}
+	if cfg.LogBatchLines <= 0 || cfg.LogBatchLines > wire.LogBatchLines {
+		cfg.LogBatchLines = wire.LogBatchLines
+	}
+	if cfg.LogBatchBytes <= 0 || cfg.LogBatchBytes > wire.LogBatchBytes {
+		cfg.LogBatchBytes = wire.LogBatchBytes
 	}
 	if cfg.Spool.Logger == nil {
 		cfg.Spool.Logger = cfg.Logger
@@ -218,6 +240,10 @@ func (a *Agent) Run(ctx context.Context) error {
 	if err := a.failOrphans(); err != nil {
 		return err
 	}
+	sched, err := a.openScheduler()
+	if err != nil {
+		return fmt.Errorf("open the scheduler: %w", err)
+	}
 	a.log.Info("agent starting", "version", version.Version, "server", a.connectURL, "state_dir", a.cfg.StateDir)
 	if v := a.restic(ctx); v != "" {
 		a.log.Info("restic found", "restic_version", v)
@@ -232,9 +258,15 @@ func (a *Agent) Run(ctx context.Context) error {
 		_ = wire.Reconnect(connCtx, b, func(ctx context.Context) error { return a.session(ctx, b) })
 	}()
 
+	// Schedules fire from now on, whether the server is reachable or not.
+	stopSched := a.runScheduler(context.WithoutCancel(ctx), sched)
+
 	<-ctx.Done()
 	a.log.Info("agent stopping: interrupting running jobs")
+	stopped := make(chan struct{})
+	go func() { stopSched(); close(stopped) }() // no new runs; the running ones end with shutdown
 	a.shutdown()
+	<-stopped
 	stopConn()
 	<-connDone
 	a.log.Info("agent stopped")

@@ -114,12 +114,13 @@ func wireMessage(e spool.Entry) (message, error) {
 		f.JobID, f.Seq = e.JobID, e.Seq
 		return message{wire.TypeJobFinished, f}, nil
 	case spool.KindLogsDropped:
-		// The spool's marker for log lines it dropped when it was full.
+		// The spool's marker for log events it dropped when it was full.
+		// It counts events, and each held up to wire.LogBatchLines lines.
 		var d spool.DroppedLogs
 		_ = json.Unmarshal(e.Data, &d)
-		line := d.Message
-		if line == "" {
-			line = "log lines dropped: the agent's spool was full"
+		line := "log output dropped: the agent's spool was full"
+		if d.Count > 0 {
+			line = fmt.Sprintf("log output dropped: %d log events (seqs %d-%d) because the agent's spool was full", d.Count, d.FirstSeq, d.LastSeq)
 		}
 		return message{wire.TypeJobEvent, logEvent(e, "[restic-manager agent: "+line+"]")}, nil
 	}

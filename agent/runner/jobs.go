@@ -36,12 +36,14 @@ type job struct {
 	writer *spool.JobWriter
 
 	// acked is the highest seq the server acknowledged (set by the ack
-	// handler); progressSeq is the seq of the last progress event written
-	// and lastSummary restic's last summary line, both under emitMu.
+	// handler); progressSeq is the seq of the last progress event written,
+	// lastSummary restic's last summary line and logs the log lines waiting
+	// to share an event, all under emitMu.
 	acked       atomic.Uint64
 	emitMu      sync.Mutex
 	progressSeq uint64
 	lastSummary json.RawMessage
+	logs        *logBatch
 }
 
 // handleDispatch answers job_dispatch: job_accept once the job is recorded
@@ -140,6 +142,7 @@ func (a *Agent) start(d wire.JobDispatch, kind sdk.JobKind, args sdk.Args, log h
 		a: a, id: d.JobID, kind: kind, repo: d.Repository, args: args, log: log,
 		ctx: ctx, cancel: cancel, writer: a.spool.NewJobWriter(d.JobID, a.cfg.EventBuffer),
 	}
+	j.logs = newLogBatch(&j.emitMu, j.writer.Write, a.cfg.LogLinger, a.cfg.LogBatchLines, a.cfg.LogBatchBytes)
 	a.mu.Lock()
 	a.jobs[j.id] = j
 	draining := a.draining
@@ -212,6 +215,12 @@ func (j *job) run() {
 	j.cancel(nil)
 	j.repo = wire.Repository{} // drop the credentials
 
+	j.emitMu.Lock()
+	err := j.logs.close()
+	j.emitMu.Unlock()
+	if err != nil {
+		j.log.Error("writing the job's last log lines to the spool failed", "error", err)
+	}
 	if err := j.writer.Close(); err != nil {
 		j.log.Error("writing the job's events to the spool failed", "error", err)
 	}
@@ -225,6 +234,7 @@ func (j *job) run() {
 	j.a.mu.Lock()
 	delete(j.a.jobs, j.id)
 	j.a.mu.Unlock()
+	j.a.scheduledEnded(j.id, f)
 
 	args := []any{"status", f.Status, "exit_code", f.ExitCode, "duration", time.Since(began).Round(time.Millisecond)}
 	if f.Error != "" {
@@ -327,10 +337,16 @@ func (j *job) backendJob() sdk.Job {
 }
 
 // emit takes the backend's events, in order, and writes them to the spool.
-// Progress is coalesced: a progress event is written only once the server
-// has acknowledged the previous one, and dropped otherwise (the next one
-// comes within a second).
+// Log lines that come close together share one event (logBatch), which
+// goes out before any other event. Progress is coalesced: a progress event
+// is written only once the server has acknowledged the previous one, and
+// dropped otherwise (the next one comes within a second).
 func (j *job) emit(ev sdk.Event) error {
+	if ev.Kind() == sdk.EventLog {
+		j.emitMu.Lock()
+		defer j.emitMu.Unlock()
+		return j.logs.add(ev.Log.Stream, ev.Log.Text, ev.Time)
+	}
 	se, err := spoolEvent(ev)
 	if err != nil {
 		j.log.Warn("dropping a malformed backend event", "error", err)
@@ -338,6 +354,9 @@ func (j *job) emit(ev sdk.Event) error {
 	}
 	j.emitMu.Lock()
 	defer j.emitMu.Unlock()
+	if err := j.logs.flush(); err != nil {
+		return err
+	}
 	switch ev.Kind() {
 	case sdk.EventProgress:
 		return j.progress(se)

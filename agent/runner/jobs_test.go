@@ -67,13 +67,18 @@ func TestDroppedConnectionsLoseNothing(t *testing.T) {
 		t.Logf("%s: %d events, %d duplicates received", id, len(events), srv.dupesOf(id))
 	}
 	nodes := 0
-	for _, e := range srv.stream("drop-ls") {
-		if e.Kind == "log" && strings.Contains(string(e.Data), `\"message_type\":\"node\"`) {
+	lsEvents := srv.stream("drop-ls")
+	for _, line := range logLines(t, lsEvents) {
+		if strings.Contains(line, `"message_type":"node"`) {
 			nodes++
 		}
 	}
 	if nodes < 1500 {
 		t.Fatalf("ls delivered %d node lines, want at least 1500", nodes)
+	}
+	// Lines that come together share an event.
+	if len(lsEvents) > nodes/4 {
+		t.Fatalf("ls delivered %d node lines in %d events: its lines were not put together", nodes, len(lsEvents))
 	}
 	if c := srv.connections(); c < 4 {
 		t.Fatalf("only %d connections: the test did not drop enough", c)

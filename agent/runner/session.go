@@ -22,9 +22,10 @@ func (a *Agent) session(ctx context.Context, b *wire.Backoff) error {
 	wcfg := a.cfg.Wire
 	wcfg.Logger = a.log
 	wcfg.Handlers = map[wire.Type]wire.HandlerFunc{
-		wire.TypeJobDispatch: a.handleDispatch,
-		wire.TypeJobCancel:   a.handleCancel,
-		wire.TypeJobEventAck: a.handleAck,
+		wire.TypeJobDispatch:   a.handleDispatch,
+		wire.TypeJobCancel:     a.handleCancel,
+		wire.TypeJobEventAck:   a.handleAck,
+		wire.TypeSchedulesSync: a.handleSchedules,
 	}
 	c, err := wire.Dial(ctx, a.connectURL, a.cfg.Credential, wire.DialOptions{
 		PinSHA256:     a.cfg.ServerFingerprint,
@@ -101,7 +102,7 @@ func (a *Agent) hello(ctx context.Context) wire.Hello {
 		AgentVersion:  version.Version,
 		ResticVersion: a.restic(ctx),
 		Backends:      []string{BackendName},
-		State:         wire.AgentState{RunningJobs: a.runningJobIDs()},
+		State:         wire.AgentState{RunningJobs: a.runningJobIDs(), ScheduleRevision: a.scheduleRevision()},
 	}
 }
 

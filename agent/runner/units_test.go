@@ -244,9 +244,9 @@ func (b *fakeFloodBackend) Run(ctx context.Context, job sdk.Job, emit func(sdk.E
 	return sdk.Result{}, nil
 }
 
-// When the spool fills while the server is away, it drops log lines; the
+// When the spool fills while the server is away, it drops log events; the
 // server still receives an unbroken sequence: stand-ins for the dropped
-// seqs, the spool's marker, and job_finished last.
+// seqs, the agent's marker, and job_finished last.
 func TestFullSpoolKeepsTheSequenceUnbroken(t *testing.T) {
 	t.Parallel()
 	srv := newTestServer(t)
@@ -256,11 +256,11 @@ func TestFullSpoolKeepsTheSequenceUnbroken(t *testing.T) {
 		ServerURL: srv.URL(), Credential: srv.token, StateDir: filepath.Join(t.TempDir(), "state"),
 		Backend: be, Logger: hclog.New(&hclog.LoggerOptions{Output: logs, Level: hclog.Debug}),
 		ReconnectBase: 20 * time.Millisecond, ReconnectMax: 100 * time.Millisecond,
-		// A batch of up to 100 lines (about 12 KiB) is well over the
-		// spool's minimum drop chunk (MaxBytes/64, 1 KiB). The bound itself
-		// stays: the default buffer lets one batch grow past the whole
-		// 64 KiB cap, which no amount of dropping makes fit.
-		Spool: spool.Options{MaxBytes: 64 << 10, NoSync: true}, EventBuffer: 100,
+		// An event of up to 1 KiB of lines (about 12 lines) and a writer
+		// batch of up to 10 events stay well over the spool's minimum drop
+		// chunk (MaxBytes/64, 1 KiB) and well under its whole 64 KiB cap,
+		// which a batch must fit for dropping to make room.
+		Spool: spool.Options{MaxBytes: 64 << 10, NoSync: true}, EventBuffer: 10, LogBatchBytes: 1 << 10,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -301,13 +301,25 @@ func TestFullSpoolKeepsTheSequenceUnbroken(t *testing.T) {
 		if strings.Contains(s, "were dropped because the agent's spool was full") {
 			standIns++
 		}
-		if strings.Contains(s, "log lines dropped") && strings.Contains(s, "restic-manager agent") {
+		if strings.Contains(s, "log output dropped") && strings.Contains(s, "restic-manager agent") {
 			markers++
 		}
 	}
-	// 3000 lines (kept or stood in for), the status event, one marker per
-	// dropped chunk, job_finished.
-	if standIns == 0 || markers == 0 || len(events) != 3000+2+markers {
-		t.Fatalf("%d events with %d stand-in runs and %d markers, want 3002 + the markers", len(events), standIns, markers)
+	// The lines that were kept arrive once each and in order, the newest
+	// among them; the others were dropped whole events at a time.
+	var kept []int
+	for _, line := range logLines(t, events) {
+		var n int
+		if _, err := fmt.Sscanf(line, "line %05d", &n); err == nil {
+			kept = append(kept, n)
+		}
+	}
+	for i := 1; i < len(kept); i++ {
+		if kept[i] <= kept[i-1] {
+			t.Fatalf("line %d follows line %d", kept[i], kept[i-1])
+		}
+	}
+	if standIns == 0 || markers == 0 || len(kept) == 0 || len(kept) >= 3000 || kept[len(kept)-1] != 2999 {
+		t.Fatalf("%d events with %d stand-in runs and %d markers, %d of 3000 lines kept", len(events), standIns, markers, len(kept))
 	}
 }

@@ -86,9 +86,10 @@ func (j job) ended() bool {
 }
 
 type jobRequest struct {
-	Kind       string   `json:"kind"`
-	Repository string   `json:"repository"`
-	Paths      []string `json:"paths,omitempty"`
+	Kind       string         `json:"kind"`
+	Repository string         `json:"repository"`
+	Paths      []string       `json:"paths,omitempty"`
+	Params     map[string]any `json:"params,omitempty"`
 }
 
 func (a *api) runJob(ctx context.Context, hostID string, r jobRequest) (job, error) {

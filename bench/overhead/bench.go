@@ -229,20 +229,39 @@ func (b *bench) resticRun(ctx context.Context, repo string, extraEnv []string, a
 // managerCPU is the CPU time the server, the agent and the agent's plugin
 // processes have used so far (restic's own time is not in it).
 func (b *bench) managerCPU() time.Duration {
-	var total time.Duration
-	pids := []int{b.server.pid(), b.agent.pid()}
+	c := b.cpuByProcess()
+	return c.server + c.agent + c.plugins
+}
+
+// cpuUse is CPU time used so far, by process.
+type cpuUse struct {
+	server  time.Duration // with its plugin processes
+	agent   time.Duration
+	plugins time.Duration // the agent's plugin processes, restic excluded
+}
+
+func (c cpuUse) sub(d cpuUse) cpuUse {
+	return cpuUse{server: c.server - d.server, agent: c.agent - d.agent, plugins: c.plugins - d.plugins}
+}
+
+func (b *bench) cpuByProcess() cpuUse {
+	var c cpuUse
+	add := func(to *time.Duration, pid int) {
+		if st, err := readStat(pid); err == nil {
+			*to += st.cpu
+		}
+	}
+	add(&c.server, b.server.pid())
+	for _, pid := range descendants(b.server.pid()) {
+		add(&c.server, pid)
+	}
+	add(&c.agent, b.agent.pid())
 	for _, pid := range descendants(b.agent.pid()) {
 		if exePath(pid) != b.env.restic {
-			pids = append(pids, pid)
+			add(&c.plugins, pid)
 		}
 	}
-	pids = append(pids, descendants(b.server.pid())...)
-	for _, pid := range pids {
-		if st, err := readStat(pid); err == nil {
-			total += st.cpu
-		}
-	}
-	return total
+	return c
 }
 
 // memReading is one idle memory reading.

@@ -8,6 +8,9 @@
 //     ratio, with the time through the manager split around restic's run;
 //   - dispatch latency: API call until restic has started on the agent,
 //     from the agent's and the plugin's own log lines, p50 and p99;
+//   - job logs end to end: `restic ls --json` of a snapshot of many empty
+//     files, bare against an ls job through the manager until the server
+//     has stored every line, as lines per second;
 //   - idle resident memory of the server, the agent and their plugin
 //     subprocesses (VmRSS from /proc).
 //
@@ -44,6 +47,7 @@ type options struct {
 	runs         int
 	dispatchJobs int
 	dispatchKind string
+	logFiles     int
 	idle         time.Duration
 	poll         time.Duration
 	seed         uint64
@@ -60,7 +64,10 @@ const (
 	phaseMemory   = "memory"
 	phaseOverhead = "overhead"
 	phaseDispatch = "dispatch"
+	phaseLogs     = "logs"
 )
+
+var allPhases = []string{phaseMemory, phaseOverhead, phaseDispatch, phaseLogs}
 
 func main() {
 	opts, err := parseFlags(os.Args[1:], os.Stderr)
@@ -88,6 +95,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.IntVar(&o.runs, "runs", 5, "overhead runs; each is a first and a no-change backup, bare and through the manager")
 	fs.IntVar(&o.dispatchJobs, "dispatch-jobs", 50, "jobs timed for the dispatch latency")
 	fs.StringVar(&o.dispatchKind, "dispatch-kind", "unlock", "job kind timed for the dispatch latency (unlock or snapshots)")
+	fs.IntVar(&o.logFiles, "log-files", 100_000, "empty files in the snapshot the logs phase lists (restic ls prints a line for each)")
 	fs.DurationVar(&o.idle, "idle", 10*time.Second, "idle time before each memory reading")
 	fs.DurationVar(&o.poll, "poll", 100*time.Millisecond, "how often a job is polled while waiting for it to end (the times come from the server's log, not the poll)")
 	fs.Uint64Var(&o.seed, "seed", 1, "seed of the generated tree (same seed, same bytes)")
@@ -97,7 +105,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.StringVar(&o.workParent, "workdir", "", "directory to create the temporary work directory in (default: $TMPDIR)")
 	fs.BoolVar(&o.keep, "keep", false, "keep the work directory (logs, tree, repositories) for inspection")
 	fs.BoolVar(&o.bareJSON, "bare-json", false, "run the bare backup as the plugin does (backup --json, RESTIC_PROGRESS_FPS=1) instead of plain restic backup")
-	phases := fs.String("phases", "memory,overhead,dispatch", "which measurements to make")
+	phases := fs.String("phases", strings.Join(allPhases, ","), "which measurements to make")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
@@ -112,8 +120,8 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	o.phases = map[string]bool{}
 	for _, p := range strings.Split(*phases, ",") {
 		p = strings.TrimSpace(p)
-		if !slices.Contains([]string{phaseMemory, phaseOverhead, phaseDispatch}, p) {
-			return o, fmt.Errorf("unknown phase %q (memory, overhead, dispatch)", p)
+		if !slices.Contains(allPhases, p) {
+			return o, fmt.Errorf("unknown phase %q (%s)", p, strings.Join(allPhases, ", "))
 		}
 		o.phases[p] = true
 	}
@@ -124,6 +132,8 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 		return o, errors.New("--dispatch-jobs must be at least 1")
 	case o.dispatchKind != "unlock" && o.dispatchKind != "snapshots":
 		return o, errors.New("--dispatch-kind must be unlock or snapshots")
+	case o.logFiles < 1:
+		return o, errors.New("--log-files must be at least 1")
 	case o.poll <= 0:
 		return o, errors.New("--poll must be positive")
 	}
@@ -238,7 +248,14 @@ func run(ctx context.Context, o options, stdout, stderr io.Writer) (err error) {
 		}
 		rep.dispatch = res
 	}
-	if o.phases[phaseMemory] && (o.phases[phaseOverhead] || o.phases[phaseDispatch]) {
+	if o.phases[phaseLogs] {
+		res, err := b.logs(ctx)
+		if err != nil {
+			return fmt.Errorf("logs: %w", err)
+		}
+		rep.logs = res
+	}
+	if o.phases[phaseMemory] && (o.phases[phaseOverhead] || o.phases[phaseDispatch] || o.phases[phaseLogs]) {
 		progress("idle %s: after the workload", o.idle)
 		if err := sleep(ctx, o.idle); err != nil {
 			return err

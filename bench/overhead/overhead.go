@@ -123,29 +123,36 @@ func (b *bench) overhead(ctx context.Context) (overheadResult, error) {
 	return res, nil
 }
 
-// throughBackup runs a backup job through the API and returns the time
-// from the API call until the server stored the job's end (its "job
-// finished" log line, so that the poll interval does not count), the
-// manager's CPU time meanwhile, and how the time divides around restic's
-// own run.
+// throughBackup runs a backup job of the tree through the API; see
+// throughJob.
 func (b *bench) throughBackup(ctx context.Context, repo string) (wall, cpu time.Duration, split parts, err error) {
+	_, wall, cpu, split, err = b.throughJob(ctx, jobRequest{Kind: "backup", Repository: repo, Paths: []string{b.tree.path}})
+	return wall, cpu, split, err
+}
+
+// throughJob runs a job through the API and returns its id, the time from
+// the API call until the server stored the job's end (its "job finished"
+// log line, so that the poll interval does not count), the manager's CPU
+// time meanwhile, and how the time divides around restic's own run. The
+// job must succeed.
+func (b *bench) throughJob(ctx context.Context, req jobRequest) (id string, wall, cpu time.Duration, split parts, err error) {
 	cpu0 := b.managerCPU()
 	t0 := time.Now()
-	j, err := b.api.runJob(ctx, b.hostID, jobRequest{Kind: "backup", Repository: repo, Paths: []string{b.tree.path}})
+	j, err := b.api.runJob(ctx, b.hostID, req)
 	if err != nil {
-		return 0, 0, split, err
+		return "", 0, 0, split, err
 	}
 	j, _, err = b.api.waitJob(ctx, j.ID, b.opts.poll, time.Hour)
 	if err != nil {
-		return 0, 0, split, err
+		return "", 0, 0, split, err
 	}
 	cpu = b.managerCPU() - cpu0
 	if j.Status != "succeeded" {
-		return 0, 0, split, fmt.Errorf("backup job %s %s: %s", j.ID, j.Status, j.Error)
+		return "", 0, 0, split, fmt.Errorf("%s job %s %s: %s", req.Kind, j.ID, j.Status, j.Error)
 	}
 	end, err := b.serverLog.finishedAt(ctx, j.ID)
 	if err != nil {
-		return 0, 0, split, err
+		return "", 0, 0, split, err
 	}
 	wall = end.Sub(t0)
 	deadline := time.Now().Add(5 * time.Second)
@@ -154,13 +161,13 @@ func (b *bench) throughBackup(ctx context.Context, repo string) (wall, cpu time.
 			split.before = aj.resticStarted.Sub(t0)
 			split.restic = aj.resticFinished.Sub(aj.resticStarted)
 			split.after = end.Sub(aj.resticFinished)
-			return wall, cpu, split, nil
+			return j.ID, wall, cpu, split, nil
 		}
 		if time.Now().After(deadline) {
-			return 0, 0, split, fmt.Errorf("backup job %s: no \"restic finished\" line in the agent's log", j.ID)
+			return "", 0, 0, split, fmt.Errorf("%s job %s: no \"restic finished\" line in the agent's log", req.Kind, j.ID)
 		}
 		if err := sleep(ctx, 5*time.Millisecond); err != nil {
-			return 0, 0, split, err
+			return "", 0, 0, split, err
 		}
 	}
 }

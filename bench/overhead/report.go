@@ -20,11 +20,13 @@ type report struct {
 	memory     []memReading
 	overhead   overheadResult
 	dispatch   dispatchResult
+	logs       logsResult
 }
 
 const (
 	targetRatio      = 1.05
 	targetDispatch   = 50 * time.Millisecond
+	targetLogLines   = 100_000 // lines per second, ingested and stored
 	targetServerRSS  = 30 << 20
 	targetServerText = "≤ 30 MB"
 )
@@ -53,6 +55,9 @@ func (r *report) write(w io.Writer) {
 	if len(r.dispatch.samples) > 0 {
 		r.writeDispatch(p)
 	}
+	if len(r.logs.runs) > 0 {
+		r.writeLogs(p)
+	}
 	if len(r.memory) > 0 {
 		r.writeMemory(p)
 	}
@@ -60,7 +65,7 @@ func (r *report) write(w io.Writer) {
 
 // flags is the command line that repeats this run.
 func (r *report) flags() []string {
-	d := options{size: 500e6, runs: 5, dispatchJobs: 50, dispatchKind: "unlock", idle: 10 * time.Second, poll: 100 * time.Millisecond, seed: 1}
+	d := options{size: 500e6, runs: 5, dispatchJobs: 50, dispatchKind: "unlock", logFiles: 100_000, idle: 10 * time.Second, poll: 100 * time.Millisecond, seed: 1}
 	o := r.opts
 	var f []string
 	if o.size != d.size {
@@ -75,6 +80,9 @@ func (r *report) flags() []string {
 	if o.dispatchKind != d.dispatchKind {
 		f = append(f, "--dispatch-kind "+o.dispatchKind)
 	}
+	if o.logFiles != d.logFiles {
+		f = append(f, fmt.Sprintf("--log-files %d", o.logFiles))
+	}
 	if o.idle != d.idle {
 		f = append(f, "--idle "+o.idle.String())
 	}
@@ -87,9 +95,9 @@ func (r *report) flags() []string {
 	if o.bareJSON {
 		f = append(f, "--bare-json")
 	}
-	if len(o.phases) != 3 {
+	if len(o.phases) != len(allPhases) {
 		var ph []string
-		for _, n := range []string{phaseMemory, phaseOverhead, phaseDispatch} {
+		for _, n := range allPhases {
 			if o.phases[n] {
 				ph = append(ph, n)
 			}
@@ -200,6 +208,40 @@ func (r *report) writeDispatch(p func(string, ...any)) {
 	p50 := percentile(collect(s, func(d dispatchSample) time.Duration { return d.resticStarted }), 50)
 	p("")
 	p("Target: API call → restic started, p50 ≤ %s: %s (p50 %s).", ms(targetDispatch), yesNo(p50 <= targetDispatch), ms(p50))
+	p("")
+}
+
+func (r *report) writeLogs(p func(string, ...any)) {
+	runs := r.logs.runs
+	p("## Job logs end to end")
+	p("")
+	p("A snapshot of %d empty files in %d directories; `restic ls --json latest` prints one line for each (and each directory). Bare: restic's output to /dev/null. Through the manager: an `ls` job from just before `POST /api/v1/hosts/{id}/jobs` until the server has stored the job's end, which follows every line (the plugin streams each line over gRPC, the agent spools them and sends those that come within 5 ms of each other as one event, the server stores each event as one row). Lines and events are counted in the stored log afterwards. %d runs, bare and through interleaved, which goes first alternating.",
+		r.logs.files, (r.logs.files+logFilesPerDir-1)/logFilesPerDir, len(runs))
+	p("")
+	p("| run | bare | through | ratio | through: before + restic + after | lines stored | log events | lines per event | lines/s through | CPU: bare restic / plugin + agent + server |")
+	p("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+	rates := make([]float64, 0, len(runs))
+	for i, run := range runs {
+		order := "manager first"
+		if run.bareFirst {
+			order = "bare first"
+		}
+		rate := float64(run.lines) / run.through.Seconds()
+		rates = append(rates, rate)
+		perEvent := 0.0
+		if run.events > 0 {
+			perEvent = float64(run.lines) / float64(run.events)
+		}
+		p("| %d (%s) | %s | %s | %.3f | %s | %d | %d | %.1f | %.0f | %s / %s + %s + %s |", i+1, order, sec(run.bare), sec(run.through),
+			run.through.Seconds()/run.bare.Seconds(), run.split, run.lines, run.events, perEvent, rate,
+			sec(run.bareCPU), sec(run.mgrCPU.plugins), sec(run.mgrCPU.agent), sec(run.mgrCPU.server))
+	}
+	bare := median(collect(runs, func(r logsRun) time.Duration { return r.bare }))
+	through := median(collect(runs, func(r logsRun) time.Duration { return r.through }))
+	rate := medianFloat(rates)
+	p("")
+	p("Medians: bare %s, through %s (ratio %.3f); %.0f lines/s from restic to the server's database. Target ≥ %d lines/s: %s.",
+		sec(bare), sec(through), through.Seconds()/bare.Seconds(), rate, targetLogLines, yesNo(rate >= targetLogLines))
 	p("")
 }
 

@@ -36,6 +36,7 @@ type Store interface {
 	TouchSession(ctx context.Context, id string, now time.Time) error
 	DeleteSession(ctx context.Context, id string) error
 	DeleteUserSessions(ctx context.Context, userID string) error
+	DeleteOtherSessions(ctx context.Context, userID, keepID string) error
 	CreateAPIToken(ctx context.Context, t store.APIToken) error
 	GetAPIToken(ctx context.Context, id string) (store.APIToken, error)
 	GetAPITokenByHash(ctx context.Context, hash string) (store.APIToken, store.User, error)
@@ -47,6 +48,8 @@ type Store interface {
 	HostStore
 	repos.Store
 	JobStore
+	ScheduleStore
+	AlertStore
 }
 
 // Options configure the API.
@@ -192,7 +195,7 @@ func (a *API) routes() []route {
 	var all []route
 	for _, area := range [][]route{
 		a.accountRoutes(), a.hostRoutes(), a.repositoryRoutes(), a.pluginRoutes(),
-		a.agentRoutes(), a.jobRoutes(), a.snapshotRoutes(),
+		a.agentRoutes(), a.jobRoutes(), a.snapshotRoutes(), a.scheduleRoutes(), a.alertRoutes(),
 	} {
 		all = append(all, area...)
 	}
@@ -208,6 +211,7 @@ func (a *API) accountRoutes() []route {
 		{name: "login", method: http.MethodPost, path: "/api/v1/login", access: public, handle: a.login},
 		{name: "logout", method: http.MethodPost, path: "/api/v1/logout", access: viewer, handle: a.logout},
 		{name: "me", method: http.MethodGet, path: "/api/v1/me", access: viewer, handle: a.me},
+		{name: "account.password", method: http.MethodPost, path: "/api/v1/account/password", access: viewer, handle: a.changeOwnPassword},
 		{name: "user.list", method: http.MethodGet, path: "/api/v1/users", access: admin, handle: a.listUsers},
 		{name: "user.create", method: http.MethodPost, path: "/api/v1/users", access: admin, handle: a.createUser},
 		{name: "user.show", method: http.MethodGet, path: "/api/v1/users/{id}", access: admin, handle: a.showUser},

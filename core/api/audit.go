@@ -34,14 +34,21 @@ func parseTime(name, s string) (time.Time, error) {
 }
 
 // listAudit lists audit entries, newest first, filtered by actor, action
-// (exact or a prefix ending in "."), target and time.
+// (exact or a prefix ending in "."), target, outcome and time.
 func (a *API) listAudit(w http.ResponseWriter, r *http.Request) error {
 	limit, cursor, err := page(r)
 	if err != nil {
 		return err
 	}
 	q := r.URL.Query()
-	f := store.AuditFilter{Actor: q.Get("actor"), Action: q.Get("action"), Target: q.Get("target"), Limit: limit + 1}
+	f := store.AuditFilter{
+		Actor: q.Get("actor"), Action: q.Get("action"), Target: q.Get("target"), Outcome: q.Get("outcome"), Limit: limit + 1,
+	}
+	switch f.Outcome {
+	case "", "success", "failure", "denied":
+	default:
+		return errorf(http.StatusBadRequest, "bad_request", "outcome must be success, failure or denied")
+	}
 	if f.Since, err = parseTime("since", q.Get("since")); err != nil {
 		return err
 	}

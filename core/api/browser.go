@@ -107,19 +107,6 @@ func (a *API) Logout(w http.ResponseWriter, r *http.Request, c *Caller) error {
 	})
 }
 
-// ListHosts lists hosts for a viewer or above, as GET /api/v1/hosts does.
-func (a *API) ListHosts(ctx context.Context, c *Caller, f store.HostFilter) ([]store.Host, error) {
-	if c == nil || roleLevel(c.User.Role) < viewer {
-		return nil, errUnauthenticated
-	}
-	switch f.Status {
-	case "", store.HostOnline, store.HostOffline, store.HostRevoked:
-	default:
-		return nil, errorf(http.StatusBadRequest, "bad_request", "status must be online, offline or revoked")
-	}
-	return a.store.ListHosts(ctx, f)
-}
-
 // browserAction runs a state change from the UI under the name of the API
 // route that makes the same change, and writes its audit entry (marked
 // "via": "ui") exactly as that route's would be.
@@ -157,6 +144,11 @@ type viaUIKey struct{}
 func (a *API) Call(r *http.Request, c *Caller, method, path string, body, out any) error {
 	if c == nil {
 		return errUnauthenticated
+	}
+	// A change only on behalf of a POST, which the UI checked for CSRF: a
+	// page (GET) must never change anything through the back door.
+	if mutating(method) && r.Method != http.MethodPost {
+		return fmt.Errorf("ui: %s %s on behalf of a %s request refused: changes need a CSRF-checked POST", method, path, r.Method)
 	}
 	var rd io.Reader = http.NoBody
 	if body != nil {

@@ -20,9 +20,12 @@ type HostStore interface {
 	ListEnrollmentTokens(ctx context.Context, after string, limit int) ([]store.EnrollmentToken, error)
 	RevokeEnrollmentToken(ctx context.Context, id string, now time.Time) error
 	RedeemEnrollmentToken(ctx context.Context, e store.Enrollment) (store.Enrolled, error)
+	ListHostsByEnrollmentToken(ctx context.Context, tokenID string, limit int) ([]store.Host, error)
 	GetHost(ctx context.Context, id string) (store.Host, error)
 	GetHostsByName(ctx context.Context, name string) ([]store.Host, error)
 	ListHosts(ctx context.Context, f store.HostFilter) ([]store.Host, error)
+	CountHosts(ctx context.Context, f store.HostFilter) (int, error)
+	GetHostWithSummary(ctx context.Context, id string) (store.Host, error)
 	RevokeHost(ctx context.Context, id string, now time.Time) error
 	AuthenticateAgent(ctx context.Context, secretHash string) (store.Host, error)
 }
@@ -32,6 +35,7 @@ func (a *API) hostRoutes() []route {
 	return []route{
 		{name: "enrollment_token.list", method: http.MethodGet, path: "/api/v1/enrollment-tokens", access: admin, handle: a.listEnrollTokens},
 		{name: "enrollment_token.create", method: http.MethodPost, path: "/api/v1/enrollment-tokens", access: admin, handle: a.createEnrollToken},
+		{name: "enrollment_token.show", method: http.MethodGet, path: "/api/v1/enrollment-tokens/{id}", access: admin, handle: a.showEnrollToken},
 		{name: "enrollment_token.revoke", method: http.MethodDelete, path: "/api/v1/enrollment-tokens/{id}", access: admin, handle: a.revokeEnrollToken},
 		{name: "agent.enroll", method: http.MethodPost, path: "/api/v1/agents/enroll", access: public, handle: a.enroll},
 		{name: "host.list", method: http.MethodGet, path: "/api/v1/hosts", access: viewer, handle: a.listHosts},
@@ -70,26 +74,6 @@ func toHostJSON(h store.Host) hostJSON {
 		AgentVersion: h.AgentVersion, ResticVersion: h.ResticVersion, Backends: nonNil(h.Backends), Tags: nonNil(h.Tags),
 		ManagedBy: h.ManagedBy, EnrolledAt: h.EnrolledAt, CreatedAt: h.CreatedAt, UpdatedAt: h.UpdatedAt,
 	}
-}
-
-func (a *API) listHosts(w http.ResponseWriter, r *http.Request) error {
-	limit, cursor, err := page(r)
-	if err != nil {
-		return err
-	}
-	q := r.URL.Query()
-	f := store.HostFilter{Status: q.Get("status"), Name: q.Get("name"), After: cursor, Limit: limit + 1}
-	switch f.Status {
-	case "", store.HostOnline, store.HostOffline, store.HostRevoked:
-	default:
-		return errorf(http.StatusBadRequest, "bad_request", "status must be online, offline or revoked")
-	}
-	hosts, err := a.store.ListHosts(r.Context(), f)
-	if err != nil {
-		return err
-	}
-	writePage(w, hosts, limit, func(h store.Host) string { return h.ID }, toHostJSON)
-	return nil
 }
 
 // lookupHost resolves {id}: a host id, or else a host name. Re-enrolled
@@ -132,15 +116,6 @@ func (a *API) lookupHost(r *http.Request) (store.Host, error) {
 	}
 	setTarget(r, "host", h.ID)
 	return h, nil
-}
-
-func (a *API) showHost(w http.ResponseWriter, r *http.Request) error {
-	h, err := a.lookupHost(r)
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, toHostJSON(h))
-	return nil
 }
 
 // removeHost revokes every credential of the host and marks it revoked;

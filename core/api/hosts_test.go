@@ -17,7 +17,7 @@ import (
 )
 
 var hostMatrix = map[string]access{
-	"enrollment_token.list": admin, "enrollment_token.create": admin, "enrollment_token.revoke": admin,
+	"enrollment_token.list": admin, "enrollment_token.create": admin, "enrollment_token.revoke": admin, "enrollment_token.show": admin,
 	"agent.enroll": public,
 	"host.list":    viewer, "host.show": viewer, "host.remove": admin,
 }

@@ -1,12 +1,14 @@
 package api
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
+	"mime"
 	"net/http"
 	"strconv"
 	"strings"
@@ -34,7 +36,7 @@ const (
 // admin role: prune rewrites the repository's data.
 var jobKinds = map[string]bool{
 	"init": false, "backup": false, "snapshots": false, "forget": false, "prune": true,
-	"check": false, "unlock": false, "stats": false, "ls": false,
+	"check": false, "unlock": false, "stats": false, "ls": false, "copy": false,
 }
 
 // JobStore is what the job and snapshot endpoints need of the store.
@@ -165,7 +167,10 @@ type jobParams struct {
 	DryRun           bool             `json:"dry_run,omitempty"`
 	Prune            bool             `json:"prune,omitempty"`
 	ReadDataSubset   string           `json:"read_data_subset,omitempty"`
-	Extra            json.RawMessage  `json:"extra,omitempty"`
+	// ToRepository is a copy's destination: the id or name in the
+	// request, stored as the id.
+	ToRepository string          `json:"to_repository,omitempty"`
+	Extra        json.RawMessage `json:"extra,omitempty"`
 }
 
 type runJobRequest struct {
@@ -195,7 +200,7 @@ func (a *API) runJob(w http.ResponseWriter, r *http.Request) error {
 	who := state(r).who
 	adminOnly, known := jobKinds[req.Kind]
 	if !known {
-		return errorf(http.StatusBadRequest, "bad_kind", "kind %q: want one of init, backup, snapshots, forget, prune, check, unlock, stats, ls", truncateText(req.Kind, 40))
+		return errorf(http.StatusBadRequest, "bad_kind", "kind %q: want one of init, backup, snapshots, forget, prune, check, unlock, stats, ls, copy", truncateText(req.Kind, 40))
 	}
 	params, err := buildParams(req)
 	if err != nil {
@@ -217,6 +222,13 @@ func (a *API) runJob(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	var toRepo store.Repository
+	if req.Kind == "copy" {
+		if toRepo, err = a.copyDestination(r.Context(), repo, params.ToRepository); err != nil {
+			return err
+		}
+		params.ToRepository = toRepo.ID
+	}
 	now := a.now()
 	deadline, err := parseDeadline(req.Deadline, now)
 	if err != nil {
@@ -235,6 +247,9 @@ func (a *API) runJob(w http.ResponseWriter, r *http.Request) error {
 	}
 	setTarget(r, "job", j.ID)
 	state(r).detail = map[string]any{"host_id": host.ID, "kind": j.Kind, "repository": repo.Name}
+	if toRepo.ID != "" {
+		state(r).detail["to_repository"] = toRepo.Name
+	}
 	if a.opts.Agents != nil {
 		// The job exists now; a client that hangs up must not leave its
 		// dispatch half done.
@@ -357,17 +372,12 @@ func checkParams(kind string, p jobParams) error {
 				return bad("backup path %q is not absolute; give absolute paths such as /etc or C:\\Users", truncateText(path, 200))
 			}
 		}
-	case "forget":
-		if r := p.Retention; r == nil || (r.KeepLast <= 0 && r.KeepHourly <= 0 && r.KeepDaily <= 0 && r.KeepWeekly <= 0 &&
-			r.KeepMonthly <= 0 && r.KeepYearly <= 0 && r.KeepWithin == "" && len(r.KeepTags) == 0) {
-			return bad("a forget needs a retention policy with at least one keep rule (params.retention.keep_daily, …)")
-		}
 	case "ls":
 		if len(p.Snapshots) != 1 {
 			return bad("ls needs exactly one snapshot in params.snapshots (an id or \"latest\")")
 		}
 	}
-	return nil
+	return checkRepoCareParams(kind, p)
 }
 
 func checkParamText(name, v string) error {
@@ -499,8 +509,15 @@ func toLogItem(l store.JobLog) logItemJSON {
 }
 
 // jobLogs pages through a job's events in seq order, after ?after_seq or
-// the cursor.
+// the cursor; ?format=text answers with the whole log as a file instead.
 func (a *API) jobLogs(w http.ResponseWriter, r *http.Request) error {
+	switch f := r.URL.Query().Get("format"); f {
+	case "", "json":
+	case "text":
+		return a.jobLogsText(w, r)
+	default:
+		return errorf(http.StatusBadRequest, "bad_request", "format %q: want json (pages of events) or text (the whole log as a file)", truncateText(f, 20))
+	}
 	limit, cursor, err := page(r)
 	if err != nil {
 		return err
@@ -519,6 +536,77 @@ func (a *API) jobLogs(w http.ResponseWriter, r *http.Request) error {
 	}
 	writePage(w, rows, limit, func(l store.JobLog) string { return strconv.FormatInt(l.Seq, 10) }, toLogItem)
 	return nil
+}
+
+// textLogPage is how many events the text download reads from the store
+// at a time: the file is streamed, never held whole.
+const textLogPage = 1000
+
+// jobLogsText writes every event of a job after ?after_seq as text/plain,
+// one line per line of output: "TIME LABEL TEXT", where LABEL is the
+// stream of a log line (stdout, stderr) or the event's type (progress,
+// summary, error, status) and TEXT is the stored line (events' JSON as
+// stored). A log event of several lines gives as many lines, each with the
+// prefix. It reads the store page by page while it writes.
+func (a *API) jobLogsText(w http.ResponseWriter, r *http.Request) error {
+	q := r.URL.Query()
+	if q.Has("limit") || q.Has("cursor") {
+		return errorf(http.StatusBadRequest, "bad_request", "limit and cursor page the JSON listing; format=text returns the whole log (after after_seq)")
+	}
+	j, err := a.getJob(r)
+	if err != nil {
+		return err
+	}
+	after, err := afterSeq(r, "")
+	if err != nil {
+		return err
+	}
+	rows, err := a.store.JobLogs(r.Context(), j.ID, after, textLogPage)
+	if err != nil {
+		return err
+	}
+	h := w.Header()
+	h.Set("Content-Type", "text/plain; charset=utf-8")
+	disposition := mime.FormatMediaType("attachment", map[string]string{"filename": "job-" + j.ID + ".log"})
+	if disposition == "" { // an id no header can carry as a file name
+		disposition = "attachment"
+	}
+	h.Set("Content-Disposition", disposition)
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Cache-Control", "no-store")
+	w.WriteHeader(http.StatusOK)
+	bw := bufio.NewWriterSize(w, 32<<10)
+	for {
+		for _, l := range rows {
+			writeTextLog(bw, l)
+		}
+		if err := bw.Flush(); err != nil {
+			return nil // the client has gone
+		}
+		if len(rows) < textLogPage {
+			return nil
+		}
+		if rows, err = a.store.JobLogs(r.Context(), j.ID, rows[len(rows)-1].Seq, textLogPage); err != nil {
+			// The status line is sent: abort the response, so the client
+			// sees a broken transfer rather than a log cut short.
+			a.logger.Error("reading a job log for download failed", "job_id", j.ID, "error", err)
+			panic(http.ErrAbortHandler)
+		}
+	}
+}
+
+// writeTextLog writes one event as the lines of the text download.
+func writeTextLog(w *bufio.Writer, l store.JobLog) {
+	label := l.Type
+	if l.Type == "log" {
+		label = l.Stream
+	}
+	prefix := l.Time.UTC().Format("2006-01-02T15:04:05.000Z07:00") + " " + fmt.Sprintf("%-8s", label) + " "
+	for line := range strings.SplitSeq(l.Line, "\n") {
+		_, _ = w.WriteString(prefix)
+		_, _ = w.WriteString(line)
+		_ = w.WriteByte('\n')
+	}
 }
 
 // afterSeq reads ?after_seq, or the cursor of a previous page.

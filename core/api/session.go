@@ -274,3 +274,73 @@ func truncate(s string, n int) string {
 	}
 	return s[:n]
 }
+
+type changePasswordRequest struct {
+	CurrentPassword string `json:"current_password"`
+	NewPassword     string `json:"new_password"`
+}
+
+// changeOwnPassword lets any user change their own password with the
+// current one. Wrong current passwords count against the same limits as
+// failed logins. The caller's other sessions end; the session that asked
+// (if it is one) stays.
+func (a *API) changeOwnPassword(w http.ResponseWriter, r *http.Request) error {
+	var req changePasswordRequest
+	if err := decode(w, r, &req); err != nil {
+		return err
+	}
+	who := state(r).who
+	setTarget(r, "user", who.user.ID)
+	switch {
+	case req.CurrentPassword == "":
+		return errorf(http.StatusBadRequest, "bad_request", "current_password is required")
+	case req.NewPassword == "":
+		return errorf(http.StatusBadRequest, "bad_request", "new_password is required")
+	}
+	userKey := "user:" + strings.ToLower(who.user.Username)
+	addrKey := "addr:" + auth.ClientNet(auth.ClientIP(r.RemoteAddr))
+	if err := a.limited(r, userKey, addrKey); err != nil {
+		return err
+	}
+	u, err := a.store.GetUser(r.Context(), who.user.ID)
+	if err != nil {
+		return err
+	}
+	switch {
+	case u.ManagedBy == "config":
+		return errorf(http.StatusConflict, "managed_by_config", "user %q is declared in the configuration file; change the password there", u.Username)
+	case u.PasswordHash == "":
+		return errorf(http.StatusConflict, "no_local_password", "user %q logs in through %s and has no password here", u.Username, u.AuthProvider)
+	}
+	ok, _, err := auth.VerifyPassword(req.CurrentPassword, u.PasswordHash)
+	if err != nil {
+		a.logger.Error("stored password hash is unreadable", "user_id", u.ID, "error", err)
+	}
+	if !ok {
+		now := a.now()
+		a.userLimit.Fail(userKey, now)
+		a.addrLimit.Fail(addrKey, now)
+		return errorf(http.StatusForbidden, "wrong_password", "current_password is wrong")
+	}
+	a.userLimit.Reset(userKey)
+	if err := auth.CheckPasswordPolicy(req.NewPassword); err != nil {
+		return errorf(http.StatusBadRequest, "bad_password", "new_password: %v", err)
+	}
+	if req.NewPassword == req.CurrentPassword {
+		return errorf(http.StatusBadRequest, "bad_password", "new_password must differ from the current password")
+	}
+	hash, err := auth.HashPassword(req.NewPassword, a.opts.PasswordParams)
+	if err != nil {
+		return err
+	}
+	if _, err := a.store.UpdateUser(r.Context(), u.ID, store.UserPatch{PasswordHash: &hash}, a.now()); err != nil {
+		return err
+	}
+	if err := a.store.DeleteOtherSessions(r.Context(), u.ID, who.sessionID); err != nil {
+		return err
+	}
+	state(r).detail = map[string]any{"password_changed": true, "other_sessions_ended": true}
+	a.logger.Info("user changed their password", "user_id", u.ID)
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}

@@ -2,7 +2,10 @@ package api
 
 import (
 	"context"
+	"net"
 	"net/http"
+	"net/url"
+	"strings"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -21,10 +24,14 @@ const (
 	streamPage = 1000
 )
 
-// streamUpgrader accepts job streams. Its default origin check refuses a
-// browser page of another origin (the session cookie would go along);
-// clients that send no Origin, such as the CLI, pass.
-var streamUpgrader = websocket.Upgrader{HandshakeTimeout: 10 * time.Second, WriteBufferSize: 16 << 10}
+// streamUpgrader accepts job streams. The origin is checked before the
+// upgrade by checkStreamOrigin, which knows the configured public URL;
+// the upgrader's own check (Origin host = Host) would refuse a page served
+// through a TLS-terminating proxy.
+var streamUpgrader = websocket.Upgrader{
+	HandshakeTimeout: 10 * time.Second, WriteBufferSize: 16 << 10,
+	CheckOrigin: func(*http.Request) bool { return true },
+}
 
 // streamFrame is one text frame of the job stream: "event" frames carry
 // one stored event (the fields of a /logs item); the last frame is
@@ -44,6 +51,9 @@ type streamFrame struct {
 // after ?after_seq, follows new ones as they are stored, and ends with a
 // status frame and a normal close once the job has ended.
 func (a *API) streamJob(w http.ResponseWriter, r *http.Request) error {
+	if err := a.checkStreamOrigin(r); err != nil {
+		return err
+	}
 	j, err := a.getJob(r)
 	if err != nil {
 		return err
@@ -79,6 +89,62 @@ func (a *API) streamJob(w http.ResponseWriter, r *http.Request) error {
 		a.logger.Debug("job stream ended", "job_id", j.ID, "error", err)
 	}
 	return nil
+}
+
+// checkStreamOrigin refuses cross-site WebSocket hijacking. WebSockets are
+// not bound by CORS, so a page on any site could open the stream and the
+// browser would send the session cookie along; a request that carries an
+// Origin (every browser sends one) must therefore come from this server's
+// own pages: the request's scheme and host, or the public_url's. Clients
+// that send no Origin (the CLI, scripts, with a token or a cookie) are not
+// a browser acting for someone else and pass.
+func (a *API) checkStreamOrigin(r *http.Request) error {
+	origin := r.Header.Get("Origin")
+	if origin == "" {
+		return nil
+	}
+	scheme := "http"
+	if r.TLS != nil {
+		scheme = "https"
+	}
+	got := originKey(origin)
+	own := []string{originKey(scheme + "://" + r.Host)}
+	if a.opts.PublicURL != "" {
+		own = append(own, originKey(a.opts.PublicURL))
+	}
+	for _, o := range own {
+		if got != "" && got == o {
+			return nil
+		}
+	}
+	a.logger.Warn("refused a job stream opened from another site", "origin", truncateText(origin, 200), "path", r.URL.Path)
+	return errorf(http.StatusForbidden, "bad_origin",
+		"a page of another site (Origin %q) may not open this stream; open the job from this server's own pages, or connect without an Origin header using an API token",
+		truncateText(origin, 100))
+}
+
+// originKey reduces a URL to the scheme://host[:port] it names, lower-case
+// and without a default port, or "" when it names no http(s) origin
+// (such as the Origin "null" of a sandboxed page).
+func originKey(raw string) string {
+	u, err := url.Parse(strings.TrimSpace(raw))
+	if err != nil || u.Host == "" || u.User != nil {
+		return ""
+	}
+	scheme := strings.ToLower(u.Scheme)
+	if scheme != "http" && scheme != "https" {
+		return ""
+	}
+	host, port := strings.ToLower(u.Hostname()), u.Port()
+	if (scheme == "http" && port == "80") || (scheme == "https" && port == "443") {
+		port = ""
+	}
+	if port != "" {
+		host = net.JoinHostPort(host, port)
+	} else if strings.Contains(host, ":") {
+		host = "[" + host + "]"
+	}
+	return scheme + "://" + host
 }
 
 type jobStream struct {

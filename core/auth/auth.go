@@ -1,9 +1,10 @@
 // Package auth holds the security primitives the HTTP layer builds on:
-// argon2id password hashing, opaque random tokens stored as hashes, random
+// argon2id password hashing (which returns its memory to the OS after a burst
+// of hashes, see release.go), opaque random tokens stored as hashes, random
 // ids, an in-memory login rate limiter and client address extraction.
 //
-// Everything here is pure: no database, no HTTP handlers, no logging. The
-// store and API packages decide what to persist and what to answer.
+// Nothing here touches a database, serves HTTP or logs. The store and API
+// packages decide what to persist and what to answer.
 package auth
 
 import (

@@ -90,7 +90,7 @@ func HashPassword(password string, p Params) (string, error) {
 	if _, err := rand.Read(salt); err != nil {
 		return "", fmt.Errorf("read salt: %w", err)
 	}
-	key := argon2.IDKey([]byte(password), salt, p.Iterations, p.Memory, p.Parallelism, p.KeyLen)
+	key := idKey([]byte(password), salt, p)
 	return encodePHC(p, salt, key), nil
 }
 
@@ -108,7 +108,7 @@ func verify(password, encoded string, lim limits) (ok bool, needsRehash bool, er
 	if err != nil {
 		return false, false, err
 	}
-	got := argon2.IDKey([]byte(password), salt, p.Iterations, p.Memory, p.Parallelism, p.KeyLen)
+	got := idKey([]byte(password), salt, p)
 	if subtle.ConstantTimeCompare(got, want) != 1 {
 		return false, false, nil
 	}

@@ -50,7 +50,7 @@ func auditListCommand() Command {
 	return Command{
 		Name:     "audit list",
 		Synopsis: "List audit log entries, newest first",
-		Usage: `Usage: restic-manager audit list [--actor A] [--action X] [--target T]
+		Usage: `Usage: restic-manager audit list [--actor A] [--action X] [--target T] [--outcome O]
                                [--since TIME] [--until TIME] [--limit N] [--json]
 
   List audit log entries, newest first. Needs an admin token.
@@ -60,6 +60,7 @@ Flags:
   --action X     Only this action, such as user.create; a prefix ending in
                  "." matches a family, such as "user.".
   --target T     Only entries about this target id.
+  --outcome O    Only entries that ended so: success, failure or denied.
   --since TIME   Only entries at or after TIME.
   --until TIME   Only entries before TIME.
   --limit N      Print at most N entries; 0 means all. Default: 50 for the
@@ -83,6 +84,7 @@ func runAuditList(ctx context.Context, env *Env, args []string) error {
 	actor := a.fs.String("actor", "", "")
 	action := a.fs.String("action", "", "")
 	target := a.fs.String("target", "", "")
+	outcome := a.fs.String("outcome", "", "")
 	since := a.fs.String("since", "", "")
 	until := a.fs.String("until", "", "")
 	limit := a.fs.Int("limit", 0, "")
@@ -94,7 +96,12 @@ func runAuditList(ctx context.Context, env *Env, args []string) error {
 		return err
 	}
 	query := url.Values{}
-	for _, f := range [][2]string{{"actor", *actor}, {"action", *action}, {"target", *target}} {
+	switch *outcome {
+	case "", "success", "failure", "denied":
+	default:
+		return Usagef("--outcome %q: want success, failure or denied", *outcome)
+	}
+	for _, f := range [][2]string{{"actor", *actor}, {"action", *action}, {"target", *target}, {"outcome", *outcome}} {
 		if f[1] != "" {
 			query.Set(f[0], f[1])
 		}

@@ -13,7 +13,7 @@ import (
 )
 
 // jobKindsHelp lists what "job run" takes.
-const jobKindsHelp = "init, backup, snapshots, forget, prune, check, unlock, stats, ls"
+const jobKindsHelp = "init, backup, snapshots, forget, prune, check, unlock, stats, ls, copy"
 
 // job is the API's job object, as far as the CLI shows it.
 type job struct {
@@ -112,15 +112,16 @@ func jobPath(id string) string { return "/jobs/" + url.PathEscape(id) }
 
 // runFlags are the flags of "job run" that become the request.
 type runFlags struct {
-	host, repo, deadline, params         string
-	paths, excludes, tags                StringSlice
-	limitUpload, limitDownload           int64
-	keepLast, keepHourly, keepDaily      int
-	keepWeekly, keepMonthly, keepYearly  int
-	keepWithin, snapshot, readDataSubset string
-	prune, dryRun, wait                  bool
-	keepTags                             StringSlice
-	waitTimeout                          time.Duration
+	host, repo, deadline, params        string
+	paths, excludes, tags               StringSlice
+	limitUpload, limitDownload          int64
+	keepLast, keepHourly, keepDaily     int
+	keepWeekly, keepMonthly, keepYearly int
+	keepWithin, readDataSubset          string
+	groupBy, toRepo, mode, snapshotHost string
+	prune, dryRun, wait                 bool
+	keepTags, snapshots                 StringSlice
+	waitTimeout                         time.Duration
 }
 
 func (f *runFlags) register(a *apiCmd) {
@@ -142,9 +143,13 @@ func (f *runFlags) register(a *apiCmd) {
 	fs.IntVar(&f.keepYearly, "keep-yearly", 0, "")
 	fs.StringVar(&f.keepWithin, "keep-within", "", "")
 	fs.Var(&f.keepTags, "keep-tag", "")
+	fs.StringVar(&f.groupBy, "group-by", "", "")
+	fs.StringVar(&f.toRepo, "to-repo", "", "")
+	fs.StringVar(&f.mode, "mode", "", "")
+	fs.StringVar(&f.snapshotHost, "snapshot-host", "", "")
 	fs.BoolVar(&f.prune, "prune", false, "")
 	fs.BoolVar(&f.dryRun, "dry-run", false, "")
-	fs.StringVar(&f.snapshot, "snapshot", "", "")
+	fs.Var(&f.snapshots, "snapshot", "")
 	fs.StringVar(&f.readDataSubset, "read-data-subset", "", "")
 	fs.BoolVar(&f.wait, "wait", false, "")
 	fs.DurationVar(&f.waitTimeout, "timeout", 0, "")
@@ -177,8 +182,14 @@ func (f *runFlags) body(kind string) (map[string]any, error) {
 	if len(f.keepTags) > 0 {
 		retention["keep_tags"] = []string(f.keepTags)
 	}
+	if f.groupBy != "" {
+		retention["group_by"] = f.groupBy
+	}
 	if len(retention) > 0 {
 		params["retention"] = retention
+	}
+	if err := f.repoCareParams(params); err != nil {
+		return nil, err
 	}
 	if f.prune {
 		params["prune"] = true
@@ -186,8 +197,8 @@ func (f *runFlags) body(kind string) (map[string]any, error) {
 	if f.dryRun {
 		params["dry_run"] = true
 	}
-	if f.snapshot != "" {
-		params["snapshots"] = []string{f.snapshot}
+	if len(f.snapshots) > 0 {
+		params["snapshots"] = []string(f.snapshots)
 	}
 	if f.readDataSubset != "" {
 		params["read_data_subset"] = f.readDataSubset
@@ -245,9 +256,21 @@ Flags:
   --keep-last N, --keep-hourly N, --keep-daily N, --keep-weekly N,
   --keep-monthly N, --keep-yearly N, --keep-within D, --keep-tag T
                          The retention policy of a forget.
+  --group-by G           forget: group snapshots by host, paths and/or tags
+                         (comma list; default host,paths).
   --prune                forget: prune afterwards (admin).
   --dry-run              backup, forget, prune: only say what would happen.
-  --snapshot ID          ls: the snapshot to list ("latest" works).
+                         A forget --dry-run waits for the job and prints
+                         the plan: per group, what would be kept (and by
+                         which rule) and what removed.
+  --snapshot ID          ls: the snapshot to list; copy, stats: a snapshot
+                         (repeatable; "latest" works; none: all).
+  --snapshot-host H      snapshots, stats, forget, copy: only snapshots
+                         whose host (as restic stored it) is H.
+  --to-repo N            copy: the repository to copy to, by id or name.
+  --mode M               stats: restore-size (restic's default), raw-data,
+                         files-by-contents, blobs-per-file, or repository
+                         (raw-data and restore-size in one summary).
   --read-data-subset S   check: read this part of the data (10%, 1/5, 500M).
   --params JSON          More parameters as a JSON object (docs/jobs.md).
   --deadline D           How long the job waits for an offline host: a
@@ -262,6 +285,10 @@ Examples:
   $ restic-manager job run backup --host web1 --repo offsite --path /etc --path /srv --tag nightly
   6f1c0f0e-5b7a-4f0e-9d43-2b1d2c9a4e11
   $ restic-manager job run forget --host web1 --repo offsite --keep-daily 7 --keep-weekly 4
+  $ restic-manager job run forget --host web1 --repo main --keep-last 3 --dry-run
+  $ restic-manager job run copy --host web1 --repo main --to-repo offsite --snapshot latest --wait
+  $ restic-manager job run check --host web1 --repo main --read-data-subset 5%
+  $ restic-manager job run stats --host web1 --repo main --mode repository --wait
 `,
 		Run: func(ctx context.Context, env *Env, args []string) error {
 			a := newAPICmd(env, "job run", true)
@@ -290,7 +317,8 @@ Examples:
 			if err := decodeObject(raw, &j); err != nil {
 				return err
 			}
-			if f.wait {
+			// A forget's dry run is there to be read: wait for its plan.
+			if f.wait || (pos[0] == "forget" && f.dryRun) {
 				if !a.asJSON {
 					fmt.Fprintln(env.Stdout, j.ID)
 				}
@@ -489,6 +517,7 @@ func waitAndReport(ctx context.Context, a *apiCmd, id string, timeout time.Durat
 		}
 	} else {
 		fmt.Fprintln(a.env.Stdout, j.outcome())
+		printJobResult(a.env.Stdout, j)
 	}
 	if j.Status != "succeeded" {
 		return fmt.Errorf("%w: job %s %s", errJobNotSucceeded, j.ID, j.Status)

@@ -94,6 +94,13 @@ type Command struct {
 // extra command with the name of a built-in one replaces it.
 func Commands(extra ...Command) []Command {
 	builtin := []Command{
+		alertAckCommand(),
+		alertListCommand(),
+		alertResolveCommand(),
+		alertRuleCreateCommand(),
+		alertRuleDeleteCommand(),
+		alertRuleListCommand(),
+		alertShowCommand(),
 		auditListCommand(),
 		bootstrapCommand(),
 		channelListCommand(),
@@ -118,6 +125,11 @@ func Commands(extra ...Command) []Command {
 		repoRemoveCommand(),
 		repoShowCommand(),
 		repoUpdateCommand(),
+		scheduleCreateCommand(),
+		scheduleDeleteCommand(),
+		scheduleListCommand(),
+		scheduleShowCommand(),
+		scheduleUpdateCommand(),
 		snapshotListCommand(),
 		tokenCreateCommand(),
 		tokenListCommand(),
@@ -127,6 +139,7 @@ func Commands(extra ...Command) []Command {
 		userDisableCommand(),
 		userEnableCommand(),
 		userListCommand(),
+		userPasswdCommand(),
 		userShowCommand(),
 		versionCommand(),
 		whoamiCommand(),

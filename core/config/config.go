@@ -35,6 +35,10 @@ type Config struct {
 	Plugins []Plugin
 	// Channels are the channel blocks: notification channels.
 	Channels []Channel
+	// Alerts are the alert blocks: alert rules (alerts.go).
+	Alerts []Alert
+	// Alerting is the alerting block: how the alert engine runs.
+	Alerting Alerting
 }
 
 // Server is the server block: where the server listens and keeps its state.

@@ -37,6 +37,8 @@ type fileRoot struct {
 	Log      *Log      `hcl:"log,block"`
 	Plugins  []Plugin  `hcl:"plugin,block"`
 	Channels []Channel `hcl:"channel,block"`
+	Alerts   []Alert   `hcl:"alert,block"`
+	Alerting *Alerting `hcl:"alerting,block"`
 }
 
 // Load reads, decodes and validates the configuration file at path.
@@ -69,10 +71,11 @@ func LoadBytes(src []byte, filename string) (*Config, *Files, hcl.Diagnostics) {
 	cfg := Default()
 	// Empty until decoded, so the default can follow a configured data_dir.
 	cfg.Server.SecretKeyFile = ""
-	root := fileRoot{Server: &cfg.Server, Log: &cfg.Log}
+	root := fileRoot{Server: &cfg.Server, Log: &cfg.Log, Alerting: &cfg.Alerting}
 	ectx := evalContext(filepath.Dir(filename))
 	decodeDiags := gohcl.DecodeBody(file.Body, ectx, &root)
 	cfg.Plugins, cfg.Channels = root.Plugins, root.Channels
+	cfg.Alerts = root.Alerts
 	for i := range cfg.Channels {
 		cfg.Channels[i].evalCtx = ectx
 	}

@@ -25,6 +25,7 @@ func (c *Config) validate(at node) hcl.Diagnostics {
 		c.Server.validate(at.block("server", 0)),
 		c.Log.validate(at.block("log", 0)),
 		c.validatePlugins(),
+		c.validateAlerts(at),
 	)
 }
 

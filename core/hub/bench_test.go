@@ -33,14 +33,35 @@ func benchServer(b *testing.B) (*testServer, *testAgent, string) {
 
 // BenchmarkIngest measures job events from one agent through the hub into
 // SQLite: each op is one event sent by the agent, and the clock stops when
-// the hub has acknowledged the last one (so all of them are stored).
+// the hub has acknowledged the last one (so all of them are stored). The
+// agent puts the lines that come close together into one event, up to
+// wire.LogBatchLines lines and wire.LogBatchBytes bytes: a fast stream of
+// output travels as full events, the cases named "full". One line per
+// event is what a slow trickle of output costs.
 func BenchmarkIngest(b *testing.B) {
-	for _, lines := range []int{1, 10} {
-		b.Run(fmt.Sprintf("lines_per_event=%d", lines), func(b *testing.B) {
+	short := strings.Repeat("x", 80) // a typical line of restic's text output
+	// A line of `restic ls --json`, the fastest output restic prints.
+	node := `{"name":"f0012345","type":"file","path":"/srv/data/d0012/f0012345","uid":0,"gid":0,"size":0,"mode":420,` +
+		`"permissions":"-rw-r--r--","mtime":"2026-11-26T17:42:18.123456789Z","atime":"2026-11-26T17:42:18.123456789Z",` +
+		`"ctime":"2026-11-26T17:42:18.123456789Z","message_type":"node","struct_type":"node"}`
+	full := func(line string) int { return min(wire.LogBatchLines, wire.LogBatchBytes/len(line)) }
+	cases := []struct {
+		name  string
+		line  string
+		lines int
+	}{
+		{"lines_per_event=1", short, 1},
+		{"lines_per_event=10", short, 10},
+		{fmt.Sprintf("full/80_byte_lines/lines_per_event=%d", full(short)), short, full(short)},
+		{fmt.Sprintf("full/ls_json_lines/lines_per_event=%d", full(node)), node, full(node)},
+	}
+	for _, tc := range cases {
+		lines := tc.lines
+		b.Run(tc.name, func(b *testing.B) {
 			_, a, jobID := benchServer(b)
 			batch := make([]string, lines)
 			for i := range batch {
-				batch[i] = strings.Repeat("x", 80) // a typical restic output line
+				batch[i] = tc.line
 			}
 			data, _ := json.Marshal(wire.LogData{Stream: "stdout", Lines: batch})
 			// The payload is put together by hand, as a spooling agent

@@ -183,8 +183,8 @@ func (ac *agentConn) onHello(ctx context.Context, c *wire.Conn, env wire.Envelop
 	ac.helloDone.Store(true)
 	ac.log.Info("agent online", "hostname", hello.Hostname, "agent_version", hello.AgentVersion,
 		"restic_version", hello.ResticVersion, "running_jobs", len(hello.State.RunningJobs))
-	running := hello.State.RunningJobs
-	ac.h.spawn(func() { ac.h.afterHello(ac, running) })
+	running, schedRev := hello.State.RunningJobs, hello.State.ScheduleRevision
+	ac.h.spawn(func() { ac.h.afterHello(ac, running, schedRev) })
 	return nil
 }
 

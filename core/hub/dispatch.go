@@ -184,8 +184,8 @@ func (h *Hub) repository(ctx context.Context, repoID string) (wire.Repository, e
 // cancelled at once. For a running job the agent is asked to stop restic
 // (its process group); the job ends as cancelled when the agent reports
 // it, so the job returned is still running. When the host is offline the
-// cancel is sent as soon as its agent reconnects. A job that has ended
-// already gives store.ErrJobFinished.
+// cancel is stored and sent as soon as its agent reconnects, also after a
+// server restart. A job that has ended already gives store.ErrJobFinished.
 func (h *Hub) Cancel(ctx context.Context, jobID, reason string) (store.Job, error) {
 	j, err := h.store.GetJob(ctx, jobID)
 	if err != nil {
@@ -207,20 +207,15 @@ func (h *Hub) Cancel(ctx context.Context, jobID, reason string) (store.Job, erro
 	}
 	ac := h.conn(j.HostID)
 	if ac == nil || !ac.helloDone.Load() {
-		h.rememberCancel(j, reason)
-		return j, nil
-	}
-	if err := h.sendCancel(ctx, ac, jobID, reason); err != nil {
-		h.rememberCancel(j, reason)
+		if err := h.rememberCancel(ctx, j, reason); err != nil && !errors.Is(err, store.ErrJobFinished) {
+			return store.Job{}, err
+		}
+	} else if err := h.sendCancel(ctx, ac, jobID, reason); err != nil {
+		if err := h.rememberCancel(ctx, j, reason); err != nil && !errors.Is(err, store.ErrJobFinished) {
+			h.log.Error("storing a cancel for the agent's next connect failed", "job_id", jobID, "error", err)
+		}
 	}
 	return h.store.GetJob(ctx, jobID)
-}
-
-func (h *Hub) rememberCancel(j store.Job, reason string) {
-	h.mu.Lock()
-	h.pendingCancel[j.ID] = pendingCancel{hostID: j.HostID, reason: reason}
-	h.mu.Unlock()
-	h.log.Info("the job's host is offline; its cancel is sent when the agent reconnects", "job_id", j.ID, "host_id", j.HostID)
 }
 
 // sendCancel asks the agent to stop a job. An agent that does not know the
@@ -241,9 +236,6 @@ func (h *Hub) sendCancel(ctx context.Context, ac *agentConn, jobID, reason strin
 		ac.log.Warn("sending a cancel failed", "job_id", jobID, "error", err)
 		return err
 	}
-	h.mu.Lock()
-	delete(h.pendingCancel, jobID)
-	h.mu.Unlock()
 	ac.log.Info("cancel sent to the agent", "job_id", jobID)
 	return nil
 }
@@ -252,19 +244,10 @@ func (h *Hub) sendCancel(ctx context.Context, ac *agentConn, jobID, reason strin
 // that waited for the agent, marks the jobs the server has as running but
 // the agent does not as possibly lost, and dispatches the host's queued
 // jobs, oldest first.
-func (h *Hub) afterHello(ac *agentConn, running []string) {
+func (h *Hub) afterHello(ac *agentConn, running []string, scheduleRev int64) {
 	ctx := ac.c.Context()
-	h.mu.Lock()
-	cancels := map[string]string{}
-	for id, pc := range h.pendingCancel {
-		if pc.hostID == ac.hostID {
-			cancels[id] = pc.reason
-		}
-	}
-	h.mu.Unlock()
-	for id, reason := range cancels {
-		_ = h.sendCancel(ctx, ac, id, reason)
-	}
+	h.pushOnConnect(ctx, ac, scheduleRev) // the agent's schedules (schedules.go)
+	h.sendPendingCancels(ctx, ac)
 
 	jobs, err := h.store.RunningJobs(ctx, ac.hostID)
 	if err != nil {

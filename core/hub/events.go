@@ -142,9 +142,9 @@ func (ac *agentConn) handlerError(err error) error {
 
 // job checks that this connection's host may report on jobID and returns
 // what the hub needs to store its events. A job the server never heard of
-// is created when the event is a status event naming its kind (a run the
-// agent's schedule started); events of other unknown jobs are dropped (nil,
-// nil). A job of another host is a policy violation: agent A never acts
+// is created when the event is a status event naming its kind and schedule
+// (a run the agent's schedule started; see agentJobSchedule); events of
+// other unknown jobs are dropped (nil, nil). A job of another host is a policy violation: agent A never acts
 // for agent B.
 func (ac *agentConn) job(ctx context.Context, jobID string, ev *wire.JobEvent) (*connJob, error) {
 	if cj := ac.jobs[jobID]; cj != nil {
@@ -187,9 +187,17 @@ func (ac *agentConn) createAgentJob(ctx context.Context, ev wire.JobEvent) (stor
 	if started.IsZero() {
 		started = ac.h.now()
 	}
-	err := ac.h.store.CreateAgentJob(ctx, store.Job{
+	scheduleID, repositoryID, params, ok, err := ac.agentJobSchedule(ctx, sd)
+	if err != nil {
+		return store.Job{}, err
+	}
+	if !ok {
+		ac.log.Warn("the agent started a job naming no schedule; only scheduled runs may start on their own", "job_id", ev.JobID)
+		return store.Job{}, store.ErrNotFound
+	}
+	err = ac.h.store.CreateAgentJob(ctx, store.Job{
 		ID: ev.JobID, HostID: ac.hostID, Kind: sd.Kind, Status: store.JobRunning,
-		RepositoryID: sd.RepositoryID, ScheduleID: sd.ScheduleID, CreatedBy: "schedule",
+		RepositoryID: repositoryID, ScheduleID: scheduleID, Params: params, CreatedBy: "schedule",
 		CreatedAt: started, StartedAt: &started,
 	})
 	if err != nil && !errors.Is(err, store.ErrConflict) {
@@ -318,8 +326,12 @@ func (h *Hub) ingest(ctx context.Context, it ingestItem) error {
 }
 
 // runBatcher writes events to the job log in batches: a batch closes
-// FlushInterval after its first event or at FlushRows events, whichever
-// comes first. When the hub stops it writes what is queued and returns.
+// FlushInterval after its first event, at FlushRows events, or at once when
+// it takes a job_finished, whichever comes first. A job's end is recorded
+// without waiting out the interval; the events received before it (its own
+// among them, since a connection's events arrive in order) are in the same
+// batch and stored first. When the hub stops it writes what is queued and
+// returns.
 func (h *Hub) runBatcher() {
 	defer h.wg.Done()
 	batch := make([]ingestItem, 0, h.opts.FlushRows)
@@ -346,7 +358,7 @@ func (h *Hub) runBatcher() {
 		}
 		timer.Reset(h.opts.FlushInterval)
 	fill:
-		for len(batch) < h.opts.FlushRows {
+		for len(batch) < h.opts.FlushRows && batch[len(batch)-1].fin == nil {
 			select {
 			case it := <-h.ingestq:
 				batch = append(batch, it)

@@ -56,7 +56,6 @@ func (h *Hub) finish(ctx context.Context, ac *agentConn, fin wire.JobFinished) b
 func (h *Hub) jobEnded(jobID string) {
 	h.mu.Lock()
 	delete(h.orphans, jobID)
-	delete(h.pendingCancel, jobID)
 	h.mu.Unlock()
 	h.endSubscribers(jobID)
 }

@@ -53,6 +53,9 @@ type Store interface {
 
 	ReplaceSnapshots(ctx context.Context, repositoryID, preferHost string, snaps []store.Snapshot, now time.Time) error
 	UpsertSnapshots(ctx context.Context, preferHost string, snaps []store.Snapshot, now time.Time) error
+
+	ScheduleStore
+	CancelStore
 }
 
 // RepoSecrets opens a repository's sealed credentials for a dispatch: the
@@ -143,25 +146,21 @@ type Hub struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 
-	mu            sync.Mutex
-	closing       bool
-	conns         map[string]*agentConn    // host id → its one connection
-	revoked       map[string]bool          // host ids revoked while this process runs
-	inflight      map[string]chan struct{} // job id → closed when its dispatch ends
-	pendingCancel map[string]pendingCancel // job id → cancel to send on reconnect
-	orphans       map[string]time.Time     // job id → when it is failed as lost
-	allConns      map[*agentConn]struct{}  // every open connection, for Close
+	mu       sync.Mutex
+	closing  bool
+	conns    map[string]*agentConn    // host id → its one connection
+	revoked  map[string]bool          // host ids revoked while this process runs
+	inflight map[string]chan struct{} // job id → closed when its dispatch ends
+	orphans  map[string]time.Time     // job id → when it is failed as lost
+	allConns map[*agentConn]struct{}  // every open connection, for Close
 
 	subMu sync.Mutex
 	subs  map[string]map[*subscriber]struct{} // job id → live subscribers
 
 	ingestq  chan ingestItem
 	progress map[string]*jobProgress // the batcher's own: acknowledgement state per job
-}
 
-type pendingCancel struct {
-	hostID string
-	reason string
+	schedules schedulePusher // schedules.go
 }
 
 // New starts a hub: its event writer and its sweeper run until ctx ends or
@@ -170,19 +169,18 @@ type pendingCancel struct {
 func New(ctx context.Context, opts Options) *Hub {
 	opts = opts.withDefaults()
 	h := &Hub{
-		opts:          opts,
-		store:         opts.Store,
-		log:           opts.Logger.Named("agent_hub"),
-		now:           opts.Now,
-		conns:         map[string]*agentConn{},
-		revoked:       map[string]bool{},
-		inflight:      map[string]chan struct{}{},
-		pendingCancel: map[string]pendingCancel{},
-		orphans:       map[string]time.Time{},
-		allConns:      map[*agentConn]struct{}{},
-		subs:          map[string]map[*subscriber]struct{}{},
-		ingestq:       make(chan ingestItem, 2*opts.FlushRows),
-		progress:      map[string]*jobProgress{},
+		opts:     opts,
+		store:    opts.Store,
+		log:      opts.Logger.Named("agent_hub"),
+		now:      opts.Now,
+		conns:    map[string]*agentConn{},
+		revoked:  map[string]bool{},
+		inflight: map[string]chan struct{}{},
+		orphans:  map[string]time.Time{},
+		allConns: map[*agentConn]struct{}{},
+		subs:     map[string]map[*subscriber]struct{}{},
+		ingestq:  make(chan ingestItem, 2*opts.FlushRows),
+		progress: map[string]*jobProgress{},
 	}
 	h.ctx, h.cancel = context.WithCancel(ctx)
 	now := h.now()
@@ -260,4 +258,5 @@ func (h *Hub) sweep() {
 	h.expireQueued(ctx, now)
 	h.failOrphans(ctx, now)
 	h.dispatchWaiting(ctx)
+	h.syncChangedRepositories(ctx)
 }

@@ -253,15 +253,16 @@ func TestAScheduledRunCreatesItsJob(t *testing.T) {
 	s := newTestServer(t, nil)
 	hostID, cred := s.enroll(t, "cron")
 	repoID := s.addRepo(t, "main", "pw-cron-1", nil)
+	schedID := s.createSchedule(t, map[string]any{"host": "cron", "repository": "main", "paths": []string{"/srv"}, "every": "1h"})
 	a := s.connect(t, cred)
 	const id = "sched-run-0001"
-	a.event(id, 1, wire.EventStatus, wire.StatusData{Status: "running", Kind: "backup", ScheduleID: "no-such-schedule", RepositoryID: repoID})
+	a.event(id, 1, wire.EventStatus, wire.StatusData{Status: "running", Kind: "backup", ScheduleID: schedID, RepositoryID: repoID})
 	a.logEvent(id, 2, "from the schedule")
 	a.finish(id, 3, wire.StatusSucceeded, 0, map[string]any{"snapshot_id": strings.Repeat("cd", 32)})
 	a.waitAck(id, 3)
 	got := s.job(t, id)
 	if got.HostID != hostID || got.Kind != "backup" || got.Status != "succeeded" || got.RepositoryID != repoID ||
-		got.ScheduleID != nil || got.CreatedBy != "schedule" {
+		got.ScheduleID == nil || *got.ScheduleID != schedID || got.CreatedBy != "schedule" {
 		t.Fatalf("scheduled job = %+v", got)
 	}
 	var list struct {

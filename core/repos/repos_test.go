@@ -341,6 +341,13 @@ func TestRedactURL(t *testing.T) {
 		"/srv/restic":                           "/srv/restic",
 		"rest:https://host/path?x=user:pw@evil": "rest:https://host/path?x=user:pw@evil",
 		"rest:https://:onlypass@host/":          "rest:https://:***@host/",
+		// A password with '/', '?', '#' or '@' in it is hidden whole.
+		"s3:https://AKIA:wJal/rXU+tn?F#EMI@minio:9000/b":                      "s3:https://AKIA:***@minio:9000/b",
+		"rest:https://user:12/34@host/":                                       "rest:https://user:***@host/",
+		"rest:https://u:p@w@host/repo@2024":                                   "rest:https://u:***@2024", // ambiguous: too much, not too little
+		"rest:https://host/repo@2024":                                         "rest:https://host/repo@2024",
+		"rclone::s3,access_key_id=AKIA,secret_access_key='x:y/z':bucket/path": "rclone::s3,access_key_id=***,secret_access_key=***:bucket/path",
+		"rclone:remote:bucket/path":                                           "rclone:remote:bucket/path",
 	}
 	for in, want := range tests {
 		if got := repos.RedactURL(in); got != want {

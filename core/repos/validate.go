@@ -191,27 +191,38 @@ func truncate(s string, n int) string {
 }
 
 // RedactURL hides the password of a URL's user information, so
-// "rest:https://user:secret@host/" reads "rest:https://user:***@host/". It
-// is what the API, the audit log and the server log show of a repository
-// URL; only the job dispatcher reads the stored URL as it is.
+// "rest:https://user:secret@host/" reads "rest:https://user:***@host/", and
+// the parameter values of an rclone connection string
+// ("rclone::s3,secret_access_key=…:bucket"). It is what the API, the audit
+// log and the server log show of a repository URL; only the job dispatcher
+// reads the stored URL as it is.
+//
+// A password may hold '/', '?', '#' or '@' (AWS secret keys hold '/'), so
+// the user information runs to the last '@', not to the first '/'. When
+// that is ambiguous (an '@' in the path of a URL with a port) it hides too
+// much rather than too little.
 func RedactURL(u string) string {
+	if rest, ok := strings.CutPrefix(u, "rclone:"); ok {
+		return "rclone:" + rcloneParamRE.ReplaceAllString(rest, "=***")
+	}
 	i := strings.Index(u, "://")
 	if i < 0 {
 		return u
 	}
 	start := i + len("://")
-	end := len(u)
-	if j := strings.IndexAny(u[start:], "/?#"); j >= 0 {
-		end = start + j
-	}
-	authority := u[start:end]
-	at := strings.LastIndex(authority, "@")
+	at := strings.LastIndex(u[start:], "@")
 	if at < 0 {
 		return u
 	}
-	user, _, hasPassword := strings.Cut(authority[:at], ":")
-	if !hasPassword {
+	user, _, hasPassword := strings.Cut(u[start:start+at], ":")
+	if !hasPassword || strings.ContainsAny(user, "/?#") {
+		// No password, or the '@' is in the path or query of a URL
+		// without user information.
 		return u
 	}
-	return u[:start] + user + ":***" + authority[at:] + u[end:]
+	return u[:start] + user + ":***" + u[start+at:]
 }
+
+// rcloneParamRE matches the value of one name=value parameter of an rclone
+// connection string: quoted, or up to the next ',' or ':'.
+var rcloneParamRE = regexp.MustCompile(`=("[^"]*"|'[^']*'|[^,:]*)`)

@@ -85,7 +85,12 @@ func Run(ctx context.Context, cfg *config.Config, logger hclog.Logger, opts ...O
 	if err != nil {
 		return err
 	}
-	agents := newHub(ctx, db, kr, logger)
+	alerts, err := startAlerts(ctx, cfg, db, plugins, logger)
+	if err != nil {
+		return err
+	}
+	defer alerts.Close() // after the hub has stopped reporting job ends
+	agents := newHub(ctx, db, kr, logger, alerts)
 	defer agents.Close()
 	secureCookies := cfg.Server.TLS != nil || strings.HasPrefix(cfg.Server.PublicURL, "https://")
 	a := api.New(api.Options{

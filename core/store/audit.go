@@ -26,13 +26,14 @@ type AuditEntry struct {
 
 // AuditFilter narrows ListAudit. Zero fields match everything.
 type AuditFilter struct {
-	Actor  string // actor name or id
-	Action string // exact, or a prefix ending in '.' ("user.")
-	Target string // target id
-	Since  time.Time
-	Until  time.Time
-	Before int64 // cursor: entries with a smaller id
-	Limit  int
+	Actor   string // actor name or id
+	Action  string // exact, or a prefix ending in '.' ("user.")
+	Target  string // target id
+	Outcome string // success, failure or denied
+	Since   time.Time
+	Until   time.Time
+	Before  int64 // cursor: entries with a smaller id
+	Limit   int
 }
 
 // AppendAudit writes one entry.
@@ -74,6 +75,10 @@ func (db *DB) ListAudit(ctx context.Context, f AuditFilter) ([]AuditEntry, error
 	if f.Target != "" {
 		where = append(where, "target_id = ?")
 		args = append(args, f.Target)
+	}
+	if f.Outcome != "" {
+		where = append(where, "outcome = ?")
+		args = append(args, f.Outcome)
 	}
 	if !f.Since.IsZero() {
 		where = append(where, "time >= ?")

@@ -164,6 +164,9 @@ func (db *DB) RedeemEnrollmentToken(ctx context.Context, e Enrollment) (Enrolled
 		if err := insertHost(ctx, tx, h); err != nil {
 			return err
 		}
+		if _, err := tx.ExecContext(ctx, `UPDATE hosts SET enrollment_token_id = ? WHERE id = ?`, t.ID, h.ID); err != nil {
+			return err
+		}
 		_, err = tx.ExecContext(ctx, `INSERT INTO agent_credentials (id, host_id, secret_hash, created_at)
 			VALUES (?,?,?,?)`, e.CredentialID, h.ID, e.SecretHash, ms(e.Now))
 		if err != nil {

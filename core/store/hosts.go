@@ -41,6 +41,9 @@ type Host struct {
 	CreatedAt     time.Time
 	UpdatedAt     time.Time
 	ManagedBy     string
+	// Summary is what the host list shows beside the host: its last backup
+	// and snapshots. ListHosts sets it; other reads leave it nil.
+	Summary *HostSummary
 }
 
 // AgentCredential is the secret an agent authenticates with; only its
@@ -62,14 +65,6 @@ type HostHello struct {
 	AgentVersion  string
 	ResticVersion string
 	Backends      []string
-}
-
-// HostFilter narrows ListHosts; zero fields match everything.
-type HostFilter struct {
-	Status string
-	Name   string
-	After  string // cursor: a host id; hosts sorted after it
-	Limit  int
 }
 
 const hostCols = `h.id, h.name, h.hostname, h.os, h.arch, h.agent_version, h.restic_version, h.backends, h.tags,
@@ -135,15 +130,6 @@ func (db *DB) GetHost(ctx context.Context, id string) (Host, error) {
 // share one), oldest first.
 func (db *DB) GetHostsByName(ctx context.Context, name string) ([]Host, error) {
 	return db.queryHosts(ctx, `SELECT `+hostCols+` FROM hosts h WHERE h.name = ? ORDER BY h.created_at, h.id`, name)
-}
-
-// ListHosts returns hosts ordered by name, then id.
-func (db *DB) ListHosts(ctx context.Context, f HostFilter) ([]Host, error) {
-	q := `SELECT ` + hostCols + ` FROM hosts h
-		WHERE (? = '' OR h.status = ?) AND (? = '' OR h.name = ?)
-		AND (? = '' OR (h.name, h.id) > (SELECT name, id FROM hosts WHERE id = ?))
-		ORDER BY h.name, h.id LIMIT ?`
-	return db.queryHosts(ctx, q, f.Status, f.Status, f.Name, f.Name, f.After, f.After, max(f.Limit, 1))
 }
 
 func (db *DB) queryHosts(ctx context.Context, q string, args ...any) ([]Host, error) {

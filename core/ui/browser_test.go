@@ -134,6 +134,11 @@ func newBrowser(t *testing.T) context.Context {
 	if err := chromedp.Do(bctx); err != nil {
 		t.Fatalf("start Chromium: %v (run scripts/install-chromium.sh)", err)
 	}
+	// Headless Chromium keeps its window at least 500 px wide; emulate the
+	// phone's viewport so every page is tested at 390 px.
+	if err := chromedp.Do(bctx, chromedp.EmulateViewport(390, 844)); err != nil {
+		t.Fatalf("emulate a phone viewport: %v", err)
+	}
 	return bctx
 }
 
@@ -157,7 +162,11 @@ func screenshot(ctx context.Context, t *testing.T, name string) {
 	if dir == "" {
 		return
 	}
+	// At a desktop width, the way most people will first see it; then back
+	// to the phone's viewport the tests run at.
+	do(ctx, t, "desktop viewport for "+name, chromedp.EmulateViewport(1280, 800), chromedp.Sleep(300*time.Millisecond))
 	png := get(ctx, t, "screenshot "+name, chromedp.FullScreenshot(100))
+	do(ctx, t, "phone viewport after "+name, chromedp.EmulateViewport(390, 844))
 	if err := os.WriteFile(filepath.Join(dir, name+".png"), png, 0o600); err != nil {
 		t.Fatal(err)
 	}

@@ -3,11 +3,9 @@ package ui
 import (
 	"errors"
 	"net/http"
-	"slices"
 	"strings"
 
 	"github.com/restic-manager/restic-manager/core/api"
-	"github.com/restic-manager/restic-manager/core/store"
 )
 
 // userMessage is the reason a failed action shows: the API's own message
@@ -80,49 +78,6 @@ func (u *UI) logout(w http.ResponseWriter, r *http.Request, c *api.Caller) {
 	}
 	u.setFlash(w, "ok", "You are logged out.")
 	http.Redirect(w, r, "/login", http.StatusSeeOther)
-}
-
-type dashboardData struct {
-	Hosts    []store.Host
-	Name     string
-	Status   string
-	Statuses []string
-	Filtered bool
-}
-
-// dashboardPage is how many hosts one store query fetches; the dashboard
-// reads them all until paging lands.
-const dashboardPage = 500
-
-func (u *UI) dashboard(w http.ResponseWriter, r *http.Request, c *api.Caller) {
-	q := r.URL.Query()
-	d := dashboardData{
-		Name: strings.TrimSpace(q.Get("name")), Status: q.Get("status"),
-		Statuses: []string{store.HostOnline, store.HostOffline, store.HostRevoked},
-	}
-	if d.Status != "" && !slices.Contains(d.Statuses, d.Status) {
-		d.Status = ""
-	}
-	d.Filtered = d.Name != "" || d.Status != ""
-	f := store.HostFilter{Status: d.Status, Limit: dashboardPage}
-	for {
-		hosts, err := u.api.ListHosts(r.Context(), c, f)
-		if err != nil {
-			status, msg := u.userMessage(err)
-			u.renderError(w, r, c, status, msg)
-			return
-		}
-		for _, h := range hosts {
-			if d.Name == "" || strings.Contains(strings.ToLower(h.Name), strings.ToLower(d.Name)) {
-				d.Hosts = append(d.Hosts, h)
-			}
-		}
-		if len(hosts) < f.Limit {
-			break
-		}
-		f.After = hosts[len(hosts)-1].ID
-	}
-	u.render(w, r, c, http.StatusOK, "dashboard", view{Title: "Hosts", Nav: "dashboard", Data: d})
 }
 
 // notFound is the 404 page for every path neither the UI nor the API has.

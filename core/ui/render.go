@@ -19,6 +19,10 @@ type page struct{ tmpl *template.Template }
 
 var funcs = template.FuncMap{
 	"ago": func(t *time.Time) string { return ago(time.Now(), t) },
+	// stamp and isoStamp format a time.Time or *time.Time in UTC, for
+	// people and for <time datetime>; unset reads "—" and "".
+	"stamp":    func(t any) string { return formatStamp(t, "2006-01-02 15:04 UTC", "—") },
+	"isoStamp": func(t any) string { return formatStamp(t, time.RFC3339, "") },
 }
 
 // parsePages parses every page in fsys: each NAME.html but layout.html
@@ -189,3 +193,21 @@ func ago(now time.Time, t *time.Time) string {
 }
 
 func itoa(n int) string { return fmt.Sprint(n) }
+
+// formatStamp formats t (a time.Time or *time.Time) in UTC with layout;
+// a nil or zero time is unset.
+func formatStamp(t any, layout, unset string) string {
+	var v time.Time
+	switch x := t.(type) {
+	case time.Time:
+		v = x
+	case *time.Time:
+		if x != nil {
+			v = *x
+		}
+	}
+	if v.IsZero() {
+		return unset
+	}
+	return v.UTC().Format(layout)
+}

@@ -9,6 +9,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -54,7 +55,7 @@ func binaries(t *testing.T) (server, agent string) {
 		agentBin = filepath.Join(binDir, "restic-manager-agent")
 		for bin, pkg := range map[string]string{serverBin: "../cmd/restic-manager", agentBin: "../../agent/cmd/restic-manager-agent"} {
 			if out, err := exec.Command("go", "build", "-o", bin, pkg).CombinedOutput(); err != nil {
-				binErr = fmt.Errorf("go build %s: %v\n%s", pkg, err, out)
+				binErr = fmt.Errorf("go build %s: %w\n%s", pkg, err, out)
 				return
 			}
 		}
@@ -230,11 +231,11 @@ func (r *rig) startAgent(name string) *agentHost {
 	})
 	h := &agentHost{cmd: cmd, log: log}
 	eventually(t, 30*time.Second, "agent "+name+" online", func() bool {
-		var hosts []struct {
-			ID, Name, Status string
+		var hosts struct {
+			Items []struct{ ID, Name, Status string }
 		}
-		r.api(http.MethodGet, "/api/v1/hosts", nil, http.StatusOK, &hosts)
-		for _, x := range hosts {
+		r.api(http.MethodGet, "/api/v1/hosts?name="+url.QueryEscape(name), nil, http.StatusOK, &hosts)
+		for _, x := range hosts.Items {
 			if x.Name == name && x.Status == "online" {
 				h.ID = x.ID
 				return true

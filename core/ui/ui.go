@@ -5,10 +5,12 @@
 package ui
 
 import (
+	"cmp"
 	"crypto/sha256"
 	"encoding/hex"
 	"io/fs"
 	"net/http"
+	"slices"
 	"strings"
 
 	"github.com/gorilla/mux"
@@ -99,7 +101,6 @@ func (u *UI) baseRoutes() []uiRoute {
 		{name: "ui.login", method: http.MethodGet, path: "/login", access: public, handler: u.loginPage},
 		{name: "ui.login.submit", method: http.MethodPost, path: "/login", access: public, handler: u.loginSubmit},
 		{name: "ui.logout", method: http.MethodPost, path: "/logout", access: loggedIn, handler: u.logout},
-		{name: "ui.dashboard", method: http.MethodGet, path: "/", access: loggedIn, handler: u.dashboard},
 	}
 }
 
@@ -117,7 +118,13 @@ func (u *UI) buildRouter() *mux.Router {
 		return false
 	}).Handler(u.api).Name("api")
 	r.PathPrefix("/static/").Handler(staticHandler(web.Static())).Methods(http.MethodGet, http.MethodHead).Name("ui.static")
-	for _, rt := range u.routes() {
+	// Literal paths first: mux takes the first match, and /hosts/new must
+	// not be read as the host page /hosts/{id} with the id "new".
+	routes := u.routes()
+	slices.SortStableFunc(routes, func(a, b uiRoute) int {
+		return cmp.Compare(strings.Count(a.path, "{"), strings.Count(b.path, "{"))
+	})
+	for _, rt := range routes {
 		r.Handle(rt.path, u.wrap(rt)).Methods(rt.method).Name(rt.name)
 	}
 	r.NotFoundHandler = http.HandlerFunc(u.notFound)

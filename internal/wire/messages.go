@@ -37,6 +37,10 @@ type Hello struct {
 type AgentState struct {
 	// RunningJobs are the ids of jobs whose restic process is still running.
 	RunningJobs []string `json:"running_jobs"`
+	// ScheduleRevision is the revision of the schedule list the agent has
+	// in force (0: none); the server sends schedules_sync on connect only
+	// when its own differs.
+	ScheduleRevision int64 `json:"schedule_revision,omitempty"`
 }
 
 // HelloOK accepts a hello.
@@ -229,6 +233,16 @@ type LogData struct {
 	Lines  []string `json:"lines"`
 }
 
+// An agent puts the log lines of a job that come close together into one
+// log event of at most LogBatchLines lines and about LogBatchBytes bytes of
+// text (a longer line travels alone): the server's cost is per event, so a
+// stream of short lines is ingested several times faster this way. A
+// receiver accepts any number of lines that fits a frame.
+const (
+	LogBatchLines = 256
+	LogBatchBytes = 32 << 10
+)
+
 // StatusData is the data of a status event. For a run the agent starts on its
 // own (a schedule), the first status event names the kind, schedule and
 // repository so the server can create the job record.
@@ -238,6 +252,9 @@ type StatusData struct {
 	Kind         string `json:"kind,omitempty"`
 	ScheduleID   string `json:"schedule_id,omitempty"`
 	RepositoryID string `json:"repository_id,omitempty"`
+	// Params are the params the agent ran a scheduled job with (the
+	// backend's Args), so the server can record them with the job.
+	Params json.RawMessage `json:"params,omitempty"`
 }
 
 // JobEventAck acknowledges every event of a job up to and including UpToSeq

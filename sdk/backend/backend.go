@@ -60,12 +60,15 @@ const (
 	JobStats     JobKind = "stats"
 	JobVersion   JobKind = "version"
 	JobInit      JobKind = "init"
+	// JobCopy copies snapshots from the job's Repository to its
+	// ToRepository (restic copy).
+	JobCopy JobKind = "copy"
 )
 
 // JobKinds lists every job kind.
 var JobKinds = []JobKind{
 	JobBackup, JobForget, JobPrune, JobCheck, JobUnlock, JobSnapshots,
-	JobLs, JobRestore, JobDiff, JobStats, JobVersion, JobInit,
+	JobLs, JobRestore, JobDiff, JobStats, JobVersion, JobInit, JobCopy,
 }
 
 // Valid reports whether k is one of the job kinds.
@@ -86,7 +89,11 @@ type Job struct {
 	Kind JobKind `json:"kind"`
 	// Repository is where the job runs; JobVersion needs none.
 	Repository Repository `json:"repository"`
-	Args       Args       `json:"args"`
+	// ToRepository is where a copy writes, with its credentials; the
+	// other kinds have none. Like Repository's, its secrets reach restic
+	// only through its environment.
+	ToRepository *Repository `json:"to_repository,omitempty"`
+	Args         Args        `json:"args"`
 }
 
 // Repository is a restic repository and its credentials. Password and Env
@@ -126,6 +133,7 @@ func (r Repository) GoString() string {
 //	restore    Snapshots[0], Target, Includes, Excludes, LimitDownloadKiB, DryRun
 //	diff       Snapshots[0], Snapshots[1]
 //	stats      Snapshots, Tags, Host, Paths
+//	copy       Snapshots (ids or "latest"; none: all), Tags, Host, Paths, ToRepository
 //	unlock, version, init: none
 //
 // Extra carries anything else as a JSON object the backend documents.
@@ -149,8 +157,11 @@ type Args struct {
 	Prune bool `json:"prune,omitempty"`
 	// ReadDataSubset makes a check read that part of the data ("10%",
 	// "1/5", "500M").
-	ReadDataSubset string          `json:"read_data_subset,omitempty"`
-	Extra          json.RawMessage `json:"extra,omitempty"`
+	ReadDataSubset string `json:"read_data_subset,omitempty"`
+	// ToRepository names (by id) the repository a copy writes to, as the
+	// server resolved it; its credentials travel in Job.ToRepository.
+	ToRepository string          `json:"to_repository,omitempty"`
+	Extra        json.RawMessage `json:"extra,omitempty"`
 }
 
 // Retention is a forget policy; zero fields are not passed on.

@@ -69,15 +69,15 @@ func (c *client) Run(ctx context.Context, job Job, emit func(Event) error) (Resu
 	}
 }
 
+func repositoryToProto(r Repository) *pb.Repository {
+	return &pb.Repository{Url: r.URL, Password: r.Password, Env: r.Env}
+}
+
 func jobToProto(j Job) *pb.Job {
 	out := &pb.Job{
-		Id:   j.ID,
-		Kind: string(j.Kind),
-		Repository: &pb.Repository{
-			Url:      j.Repository.URL,
-			Password: j.Repository.Password,
-			Env:      j.Repository.Env,
-		},
+		Id:         j.ID,
+		Kind:       string(j.Kind),
+		Repository: repositoryToProto(j.Repository),
 		Args: &pb.Args{
 			Paths:            j.Args.Paths,
 			Excludes:         j.Args.Excludes,
@@ -91,8 +91,12 @@ func jobToProto(j Job) *pb.Job {
 			DryRun:           j.Args.DryRun,
 			Prune:            j.Args.Prune,
 			ReadDataSubset:   j.Args.ReadDataSubset,
+			ToRepository:     j.Args.ToRepository,
 			Extra:            j.Args.Extra,
 		},
+	}
+	if j.ToRepository != nil {
+		out.ToRepository = repositoryToProto(*j.ToRepository)
 	}
 	if r := j.Args.Retention; r != nil {
 		out.Args.Retention = &pb.Retention{

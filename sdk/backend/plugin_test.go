@@ -64,6 +64,11 @@ func fullJob() Job {
 			Password: "correct horse battery staple",
 			Env:      map[string]string{"AWS_ACCESS_KEY_ID": "AKIA", "RESTIC_COMPRESSION": "max"},
 		},
+		ToRepository: &Repository{
+			URL:      "s3:s3.amazonaws.com/offsite",
+			Password: "second secret",
+			Env:      map[string]string{"AWS_SECRET_ACCESS_KEY": "wJalr"},
+		},
 		Args: Args{
 			Paths:            []string{"/etc", "/home"},
 			Excludes:         []string{"*.tmp"},
@@ -78,6 +83,7 @@ func fullJob() Job {
 			DryRun:           true,
 			Prune:            true,
 			ReadDataSubset:   "10%",
+			ToRepository:     "repo_offsite",
 			Extra:            json.RawMessage(`{"compression":"max"}`),
 		},
 	}

@@ -106,8 +106,12 @@ func jobFromProto(j *pb.Job) Job {
 			DryRun:           a.GetDryRun(),
 			Prune:            a.GetPrune(),
 			ReadDataSubset:   a.GetReadDataSubset(),
+			ToRepository:     a.GetToRepository(),
 			Extra:            a.GetExtra(),
 		},
+	}
+	if to := j.GetToRepository(); to != nil {
+		out.ToRepository = &Repository{URL: to.GetUrl(), Password: to.GetPassword(), Env: to.GetEnv()}
 	}
 	if p := a.GetRetention(); p != nil {
 		out.Args.Retention = &Retention{

@@ -7,4 +7,5 @@ package backend
 // (plugin.CheckAPIVersion).
 //
 // 1.0.0: Run with progress, log, summary and error events.
-const APIVersion = "1.0.0"
+// 1.1.0: the copy kind, Job.ToRepository and Args.ToRepository.
+const APIVersion = "1.1.0"

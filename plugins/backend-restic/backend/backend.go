@@ -134,8 +134,17 @@ func (b *Backend) Run(ctx context.Context, job sdk.Job, emit func(sdk.Event) err
 		return nil
 	}
 
+	// restic opens the destination of a copy as its repository; the
+	// source travels in the CopyJob.
+	repo := job.Repository
+	if job.Kind == sdk.JobCopy && job.ToRepository != nil {
+		repo = *job.ToRepository
+	}
 	log.Debug("job started")
-	res, err := st.runner.Run(ctx, resticRepository(job.Repository, st.cacheDir), rjob, forward)
+	if sj, ok := rjob.(restic.StatsJob); ok && sj.Mode == statsRepository {
+		return repositoryStats(ctx, st, resticRepository(repo, st.cacheDir), sj, emit, log)
+	}
+	res, err := st.runner.Run(ctx, resticRepository(repo, st.cacheDir), rjob, forward)
 	out := sdk.Result{ExitCode: res.ExitCode, SnapshotID: res.SnapshotID}
 	if err != nil {
 		if ctxErr := ctx.Err(); ctxErr != nil {

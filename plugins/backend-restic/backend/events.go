@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"time"
 
 	"github.com/restic-manager/restic-manager/plugins/backend-restic/restic"
 	sdk "github.com/restic-manager/restic-manager/sdk/backend"
@@ -25,6 +26,9 @@ const (
 	msgChange      = "change"       // a changed path of `diff`
 	msgForgetGroup = "forget_group" // a group of `forget`
 	msgForgetDone  = "forget_result"
+	msgCopyDone    = "copy_result"
+	msgStats       = "stats"
+	msgRepoStats   = "repository_stats"
 	msgVersion     = "version"
 )
 
@@ -38,6 +42,8 @@ type converter struct {
 	array    bytes.Buffer // the array being collected, without its closing ']'
 	doc      json.RawMessage
 	overflow bool
+
+	plan []forgetPlanGroup // forget's groups so far, for its result
 }
 
 func newConverter(kind restic.Kind, maxBytes int) *converter {
@@ -76,16 +82,29 @@ func (c *converter) convert(ev restic.Event) []sdk.Event {
 		if err != nil {
 			return c.marshalFailed(msgForgetGroup, err)
 		}
-		return c.addElement(dataLine(msgForgetGroup, doc), doc)
+		c.plan = append(c.plan, planGroup(e))
+		return one(dataLine(msgForgetGroup, doc))
 	case *restic.ForgetResult:
+		groups := c.plan
+		if groups == nil {
+			groups = []forgetPlanGroup{}
+		}
 		raw, err := json.Marshal(forgetResultDoc{
-			MessageType: msgForgetDone, DryRun: e.DryRun, Groups: e.Groups,
-			Kept: nonNil(e.Kept), Removed: nonNil(e.Removed),
+			MessageType: msgForgetDone, DryRun: e.DryRun,
+			Kept: nonNil(e.Kept), Removed: nonNil(e.Removed), Groups: groups,
 		})
 		if err != nil {
 			return c.marshalFailed(msgForgetDone, err)
 		}
-		return one(sdk.Event{Summary: &sdk.Summary{Raw: raw}})
+		return c.setDoc(sdk.Event{Summary: &sdk.Summary{Raw: raw}}, raw)
+	case *restic.CopyResult:
+		raw, err := json.Marshal(copyResultDoc{
+			MessageType: msgCopyDone, Copied: nonNilCopies(e.Copied), Skipped: nonNilCopies(e.Skipped),
+		})
+		if err != nil {
+			return c.marshalFailed(msgCopyDone, err)
+		}
+		return c.setDoc(sdk.Event{Summary: &sdk.Summary{Raw: raw}}, raw)
 	case *restic.Node:
 		doc, err := json.Marshal(nodeDoc{Node: e})
 		if err != nil {
@@ -125,7 +144,7 @@ func (c *converter) output() json.RawMessage {
 		return nil
 	case c.array.Len() > 0:
 		return append(bytes.Clone(c.array.Bytes()), ']')
-	case c.kind == restic.KindSnapshots || c.kind == restic.KindForget:
+	case c.kind == restic.KindSnapshots:
 		// No element: restic printed an empty array, or nothing.
 		return json.RawMessage("[]")
 	case len(c.doc) > 0:
@@ -241,6 +260,35 @@ func clampInt64(v uint64) int64 {
 	return int64(v)
 }
 
+// planGroup is g as the plan shows it: each snapshot once, kept ones with
+// the rules that keep them.
+func planGroup(g *restic.ForgetGroup) forgetPlanGroup {
+	reasons := map[string][]string{}
+	for _, r := range g.Reasons {
+		if r.Snapshot.ID != "" {
+			reasons[r.Snapshot.ID] = r.Matches
+		}
+	}
+	out := forgetPlanGroup{
+		Host: g.Host, Tags: nonNil(g.Tags), Paths: nonNil(g.Paths),
+		Keep: make([]forgetPlanSnapshot, 0, len(g.Keep)), Remove: make([]forgetPlanSnapshot, 0, len(g.Remove)),
+	}
+	for _, s := range g.Keep {
+		out.Keep = append(out.Keep, forgetPlanSnapshot{ID: s.ID, Time: s.Time, Reasons: reasons[s.ID]})
+	}
+	for _, s := range g.Remove {
+		out.Remove = append(out.Remove, forgetPlanSnapshot{ID: s.ID, Time: s.Time})
+	}
+	return out
+}
+
+func nonNilCopies(s []restic.CopiedSnapshot) []restic.CopiedSnapshot {
+	if s == nil {
+		return []restic.CopiedSnapshot{}
+	}
+	return s
+}
+
 func nonNil(s []string) []string {
 	if s == nil {
 		return []string{}
@@ -259,13 +307,35 @@ type (
 		Remove  []restic.SnapshotInfo `json:"remove"`
 		Reasons []restic.KeepReason   `json:"reasons"`
 	}
-	// forgetResultDoc is the Raw of forget's summary.
+	// forgetResultDoc is forget's plan (dry run) or what it did: the
+	// Raw of its summary and its Output, so the job's summary.
 	forgetResultDoc struct {
-		MessageType string   `json:"message_type"`
-		DryRun      bool     `json:"dry_run"`
-		Groups      int      `json:"groups"`
-		Kept        []string `json:"kept"`
-		Removed     []string `json:"removed"`
+		MessageType string            `json:"message_type"`
+		DryRun      bool              `json:"dry_run"`
+		Kept        []string          `json:"kept"`    // snapshot ids
+		Removed     []string          `json:"removed"` // snapshot ids
+		Groups      []forgetPlanGroup `json:"groups"`
+	}
+	// forgetPlanGroup is one group of the plan, its snapshots by id and
+	// time only (the forget_group lines carry all of restic's fields).
+	forgetPlanGroup struct {
+		Host   string               `json:"host"`
+		Tags   []string             `json:"tags"`
+		Paths  []string             `json:"paths"`
+		Keep   []forgetPlanSnapshot `json:"keep"`
+		Remove []forgetPlanSnapshot `json:"remove"`
+	}
+	forgetPlanSnapshot struct {
+		ID   string    `json:"id"`
+		Time time.Time `json:"time"`
+		// Reasons are the rules that keep the snapshot ("daily snapshot").
+		Reasons []string `json:"reasons,omitempty"`
+	}
+	// copyResultDoc is the Raw of copy's summary and its Output.
+	copyResultDoc struct {
+		MessageType string                  `json:"message_type"`
+		Copied      []restic.CopiedSnapshot `json:"copied"`
+		Skipped     []restic.CopiedSnapshot `json:"skipped"`
 	}
 	// nodeDoc is an ls node as restic prints it. Its Seq field hides the
 	// runner's numbering (restic.Meta), which means nothing to the host:

@@ -127,9 +127,12 @@ func TestConvertLsDiffForget(t *testing.T) {
 		t.Errorf("diff summary %+v, output %s", evs[1], out)
 	}
 
-	keep := restic.SnapshotInfo{ID: "k"}
+	keep := restic.SnapshotInfo{ID: "k", Time: mtime}
 	evs, out = convertAll(restic.KindForget, maxOutputBytes,
-		&restic.ForgetGroup{Host: "h", Paths: []string{"/d"}, Keep: []restic.SnapshotInfo{keep}, Remove: []restic.SnapshotInfo{{ID: "r"}}},
+		&restic.ForgetGroup{
+			Host: "h", Paths: []string{"/d"}, Keep: []restic.SnapshotInfo{keep}, Remove: []restic.SnapshotInfo{{ID: "r"}},
+			Reasons: []restic.KeepReason{{Snapshot: keep, Matches: []string{"daily snapshot"}}},
+		},
 		&restic.ForgetResult{DryRun: true, Groups: 1, Kept: []string{"k"}, Removed: []string{"r"}},
 	)
 	if g := lineObject(t, evs[0]); g["message_type"] != "forget_group" || g["host"] != "h" {
@@ -139,9 +142,21 @@ func TestConvertLsDiffForget(t *testing.T) {
 	if err := json.Unmarshal(evs[1].Summary.Raw, &res); err != nil || !res.DryRun || res.Removed[0] != "r" || res.MessageType != "forget_result" {
 		t.Errorf("forget summary %s", evs[1].Summary.Raw)
 	}
-	var groups []forgetGroupDoc
-	if err := json.Unmarshal(out, &groups); err != nil || len(groups) != 1 || groups[0].Remove[0].ID != "r" {
-		t.Errorf("forget output %s", out)
+	// The output is the plan, the same document as the summary.
+	want := `{"message_type":"forget_result","dry_run":true,"kept":["k"],"removed":["r"],"groups":[{"host":"h","tags":[],"paths":["/d"],` +
+		`"keep":[{"id":"k","time":"2025-01-02T03:04:05Z","reasons":["daily snapshot"]}],"remove":[{"id":"r","time":"0001-01-01T00:00:00Z"}]}]}`
+	if string(out) != want || string(evs[1].Summary.Raw) != want {
+		t.Errorf("forget output\n%s\nwant\n%s", out, want)
+	}
+
+	// copy: the text report's pairs become the summary and the output.
+	evs, out = convertAll(restic.KindCopy, maxOutputBytes,
+		&restic.LogLine{Stream: restic.Stdout, Text: "snapshot 1a2b3c4d saved"},
+		&restic.CopyResult{Copied: []restic.CopiedSnapshot{{Source: "0f0f0f0f", Snapshot: "1a2b3c4d"}}},
+	)
+	want = `{"message_type":"copy_result","copied":[{"source":"0f0f0f0f","snapshot":"1a2b3c4d"}],"skipped":[]}`
+	if len(evs) != 2 || evs[0].Log == nil || evs[1].Summary == nil || string(evs[1].Summary.Raw) != want || string(out) != want {
+		t.Errorf("copy events %+v, output %s", evs, out)
 	}
 }
 

@@ -60,7 +60,8 @@ type (
 	statsExtra struct {
 		Mode string `json:"mode"`
 	}
-	noExtra struct{}
+	copyExtra struct{}
+	noExtra   struct{}
 )
 
 // invalidJob reports a job refused before restic ran.
@@ -134,6 +135,8 @@ func resticJob(job sdk.Job) (restic.Job, error) {
 			Mode: restic.StatsMode(x.Mode), Snapshots: a.Snapshots,
 			Hosts: hostsOf(a), Tags: a.Tags, Paths: a.Paths,
 		}, err
+	case sdk.JobCopy:
+		return copyJob(job, limits)
 	}
 	return nil, fmt.Errorf("job kind %q: %w", job.Kind, plugin.ErrUnsupported)
 }
@@ -188,6 +191,32 @@ func forgetJob(a sdk.Args, limits restic.Limits) (restic.Job, error) {
 		Prune:       a.Prune,
 		DryRun:      a.DryRun,
 		Limits:      limits,
+	}, nil
+}
+
+// copyJob copies from the job's repository to its ToRepository. restic
+// opens the destination as its repository, so the runner gets that one;
+// the source goes in the CopyJob (see resticRun).
+func copyJob(job sdk.Job, limits restic.Limits) (restic.Job, error) {
+	a := job.Args
+	if err := decodeExtra(a.Extra, &copyExtra{}); err != nil {
+		return nil, err
+	}
+	if job.ToRepository == nil {
+		dest := a.ToRepository
+		if dest == "" {
+			dest = "none named"
+		}
+		return nil, fmt.Errorf("copy needs the destination repository's credentials, which this job does not carry "+
+			"(to_repository: %s); the server or agent that sent it does not pass them yet: %w", dest, plugin.ErrUnsupported)
+	}
+	return restic.CopyJob{
+		From:      resticRepository(job.Repository, ""),
+		Snapshots: a.Snapshots,
+		Hosts:     hostsOf(a),
+		Tags:      a.Tags,
+		Paths:     a.Paths,
+		Limits:    limits,
 	}, nil
 }
 

@@ -161,11 +161,10 @@ func TestLifecycle(t *testing.T) {
 		!slices.Equal(fr.Removed, []string{first}) || !slices.Equal(fr.Kept, []string{second}) {
 		t.Errorf("forget summary: %s", evs.dump())
 	}
-	var groups []struct {
-		Keep   []struct{ ID string } `json:"keep"`
-		Remove []struct{ ID string } `json:"remove"`
-	}
-	if err := json.Unmarshal(res.Output, &groups); err != nil || len(groups) != 1 || len(groups[0].Remove) != 1 || groups[0].Remove[0].ID != first {
+	var plan forgetResultDoc
+	if err := json.Unmarshal(res.Output, &plan); err != nil || len(plan.Groups) != 1 || len(plan.Groups[0].Remove) != 1 ||
+		plan.Groups[0].Remove[0].ID != first || len(plan.Groups[0].Keep) != 1 || plan.Groups[0].Keep[0].ID != second ||
+		!slices.Equal(plan.Groups[0].Keep[0].Reasons, []string{"last snapshot"}) {
 		t.Errorf("forget output %s", res.Output)
 	}
 	if len(evs.data(t, "forget_group")) != 1 {

@@ -12,7 +12,9 @@
 //   - snapshots, forget, stats and cat config print one plain JSON
 //     document, streamed element by element; forget --prune's log follows
 //     its array as text;
-//   - prune and unlock print text only.
+//   - prune and unlock print text only; so does copy, whose report
+//     ("snapshot … saved", "skipping source snapshot …") becomes a
+//     CopyResult at its end.
 //
 // Text lines and JSON messages of unknown type become LogLine events;
 // nothing is dropped. Lines are cut at Config.MaxLineBytes and documents
@@ -20,7 +22,8 @@
 // restic, so memory stays bounded.
 //
 // Secrets reach restic only through its environment (RESTIC_PASSWORD or
-// RESTIC_PASSWORD_COMMAND, backend credentials), never argv. The child's
+// RESTIC_PASSWORD_COMMAND, backend credentials; a copy's source as
+// RESTIC_FROM_REPOSITORY and RESTIC_FROM_PASSWORD), never argv. The child's
 // environment holds only an allow-list of the agent's own variables. The
 // password and the values of secret-looking variables (*KEY*, *SECRET*,
 // *PASSWORD*, *TOKEN*, *SAS*, *CREDENTIAL*) are replaced by [redacted] in

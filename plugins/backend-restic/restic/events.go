@@ -214,6 +214,29 @@ type ForgetGroup struct {
 	Reasons []KeepReason   `json:"reasons"`
 }
 
+// pairReasons gives each reason the id of the snapshot it kept. restic
+// 0.18 prints it; in 0.14's output a reason's snapshot has no id, but
+// restic lists reasons in the order of Keep, one each (and a snapshot's
+// time and tree identify it otherwise).
+func (g *ForgetGroup) pairReasons() {
+	for i := range g.Reasons {
+		r := &g.Reasons[i].Snapshot
+		if r.ID != "" {
+			continue
+		}
+		if i < len(g.Keep) && len(g.Reasons) == len(g.Keep) && g.Keep[i].Time.Equal(r.Time) && g.Keep[i].Tree == r.Tree {
+			r.ID, r.ShortID = g.Keep[i].ID, g.Keep[i].ShortID
+			continue
+		}
+		for _, k := range g.Keep {
+			if k.Time.Equal(r.Time) && k.Tree == r.Tree {
+				r.ID, r.ShortID = k.ID, k.ShortID
+				break
+			}
+		}
+	}
+}
+
 // KeepReason says which rules of the policy kept a snapshot.
 type KeepReason struct {
 	Snapshot SnapshotInfo `json:"snapshot"`
@@ -228,6 +251,22 @@ type ForgetResult struct {
 	Groups  int      `json:"groups"`
 	Kept    []string `json:"kept"`    // snapshot IDs
 	Removed []string `json:"removed"` // snapshot IDs
+}
+
+// CopyResult ends a successful copy: the snapshots restic copied (the
+// source's id and the new snapshot's id in the destination) and those it
+// skipped because it had copied them before (with the earlier copy's id).
+// restic prints copy's report as text, with short ids; this is read from it.
+type CopyResult struct {
+	Meta
+	Copied  []CopiedSnapshot `json:"copied"`
+	Skipped []CopiedSnapshot `json:"skipped"`
+}
+
+// CopiedSnapshot pairs a source snapshot with its copy in the destination.
+type CopiedSnapshot struct {
+	Source   string `json:"source"`
+	Snapshot string `json:"snapshot"`
 }
 
 // Stats is the output of `stats --json`.

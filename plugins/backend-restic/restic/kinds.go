@@ -30,6 +30,7 @@ const (
 	KindStats     Kind = "stats"
 	KindCatConfig Kind = "cat-config"
 	KindVersion   Kind = "version"
+	KindCopy      Kind = "copy"
 )
 
 // Job is one restic command with its options. The implementations are the
@@ -181,6 +182,24 @@ type StatsJob struct {
 	Paths     []string
 }
 
+// CopyJob copies snapshots into the repository the job runs against from
+// the repository From (`restic copy`). restic opens the destination as its
+// repository and the source through RESTIC_FROM_REPOSITORY and
+// RESTIC_FROM_PASSWORD (restic >= 0.14; --from-repo's environment), so no
+// credential of either reaches argv. Snapshots already copied are skipped
+// by restic.
+type CopyJob struct {
+	// From is the source repository. Its backend variables are merged into
+	// restic's environment; one set by both repositories with different
+	// values is refused, as restic has one environment for both.
+	From      Repository
+	Snapshots []string // ids, short ids or "latest"; none: every snapshot matching the filters
+	Hosts     []string
+	Tags      []string
+	Paths     []string
+	Limits
+}
+
 // CatConfigJob prints the repository config (`restic cat config`), the
 // cheapest way to learn that a repository exists and the password opens it.
 type CatConfigJob struct{}
@@ -203,6 +222,7 @@ func (DiffJob) Kind() Kind      { return KindDiff }
 func (StatsJob) Kind() Kind     { return KindStats }
 func (CatConfigJob) Kind() Kind { return KindCatConfig }
 func (VersionJob) Kind() Kind   { return KindVersion }
+func (CopyJob) Kind() Kind      { return KindCopy }
 
 func (InitJob) args(Version) ([]string, error) { return newArgv("init").list(), nil }
 
@@ -271,8 +291,37 @@ func (j LsJob) args(Version) ([]string, error) {
 	return a.pos(pos...).list(), nil
 }
 
-// keepWithinRE is restic's duration format for --keep-within.
+// keepWithinRE is restic's duration format for --keep-within: numbers
+// followed by y, m, d or h, such as 7d or 1y6m3d4h.
 var keepWithinRE = regexp.MustCompile(`^(\d+[ymdh])+$`)
+
+// validKeepWithin reports whether s is a --keep-within duration restic
+// takes: each of y, m, d, h at most once, after a number, and not all zero
+// (restic would then keep nothing by that rule).
+func validKeepWithin(s string) bool {
+	if !keepWithinRE.MatchString(s) {
+		return false
+	}
+	seen := map[rune]bool{}
+	nonZero := false
+	num := 0
+	for _, r := range s {
+		if r >= '0' && r <= '9' {
+			num = num*10 + int(r-'0')
+			if num > 1_000_000 {
+				return false
+			}
+			continue
+		}
+		if seen[r] {
+			return false
+		}
+		seen[r] = true
+		nonZero = nonZero || num > 0
+		num = 0
+	}
+	return nonZero
+}
 
 func (j ForgetJob) args(Version) ([]string, error) {
 	keeps := map[string]int{
@@ -288,8 +337,8 @@ func (j ForgetJob) args(Version) ([]string, error) {
 	if !hasRule {
 		errs = append(errs, invalid("forget needs at least one keep rule"))
 	}
-	if j.KeepWithin != "" && !keepWithinRE.MatchString(j.KeepWithin) {
-		errs = append(errs, invalid(fmt.Sprintf("keep-within %q is not a duration like 1y6m3d4h", j.KeepWithin)))
+	if j.KeepWithin != "" && !validKeepWithin(j.KeepWithin) {
+		errs = append(errs, invalid(fmt.Sprintf("keep-within %q is not a duration like 7d or 1y6m3d4h", j.KeepWithin)))
 	}
 	if j.GroupBy != "" {
 		for _, g := range strings.Split(j.GroupBy, ",") {
@@ -327,15 +376,14 @@ func (j PruneJob) args(Version) ([]string, error) {
 	return a.list(), nil
 }
 
-// subsetRE accepts check's --read-data-subset forms: n/m, x%, or a size.
-var subsetRE = regexp.MustCompile(`^(\d+/\d+|\d+(\.\d+)?%|\d+[kKmMgGtT]?)$`)
-
 func (j CheckJob) args(Version) ([]string, error) {
 	if j.ReadData && j.ReadDataSubset != "" {
 		return nil, invalid("check: read-data and read-data-subset exclude each other")
 	}
-	if j.ReadDataSubset != "" && !subsetRE.MatchString(j.ReadDataSubset) {
-		return nil, invalid(fmt.Sprintf("check: read-data-subset %q: want n/m, x%% or a size like 500M", j.ReadDataSubset))
+	if j.ReadDataSubset != "" {
+		if err := checkReadDataSubset(j.ReadDataSubset); err != nil {
+			return nil, invalid("check: " + err.Error())
+		}
 	}
 	a := newArgv("check").limits(j.Limits)
 	a.flag("read-data", j.ReadData)
@@ -412,6 +460,25 @@ func (j StatsJob) args(Version) ([]string, error) {
 	}
 	a := newArgv("stats")
 	a.str("mode", string(j.Mode))
+	a.filters(j.Hosts, j.Tags, j.Paths)
+	if len(j.Snapshots) > 0 {
+		a.pos(j.Snapshots...)
+	}
+	return a.list(), nil
+}
+
+func (j CopyJob) args(Version) ([]string, error) {
+	errs := []error{values("host", j.Hosts), values("tag", j.Tags), values("path", j.Paths)}
+	for _, s := range j.Snapshots {
+		errs = append(errs, snapshotRef("copy snapshot", s))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	// --verbose makes restic name the snapshots it skips as copied before
+	// (0.18 prints them at verbosity 2 only).
+	a := newArgv("copy").limits(j.Limits)
+	a.flag("verbose", true)
 	a.filters(j.Hosts, j.Tags, j.Paths)
 	if len(j.Snapshots) > 0 {
 		a.pos(j.Snapshots...)

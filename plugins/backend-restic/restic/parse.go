@@ -29,6 +29,11 @@ type parser struct {
 	forgetDone bool
 	forget     ForgetResult
 
+	// copy state, touched by the stdout reader only: the source snapshot
+	// restic is working on, and what it reported so far
+	copySource string
+	copied     CopyResult
+
 	mu      sync.Mutex
 	exitMsg *Error   // exit_error seen on stderr
 	tail    []string // last stderr lines, for an ExitError without exit_error
@@ -152,6 +157,9 @@ func (p *parser) line(s Stream, b []byte, dropped int64) {
 	}
 	text := strings.TrimRight(stripANSI(string(b)), " \t")
 	p.noteStderr(s, text)
+	if p.kind == KindCopy && s == Stdout {
+		p.copyLine(text)
+	}
 	if p.kind == KindVersion && s == Stdout {
 		if v, err := ParseVersion(text); err == nil {
 			p.emit(&VersionInfo{Version: v, Text: text})
@@ -354,6 +362,7 @@ func (p *parser) element(raw json.RawMessage) {
 	case KindForget:
 		var g ForgetGroup
 		if err := json.Unmarshal(raw, &g); err == nil {
+			g.pairReasons()
 			p.forget.Groups++
 			for _, s := range g.Keep {
 				p.forget.Kept = append(p.forget.Kept, s.ID)
@@ -378,10 +387,44 @@ func (p *parser) arrayDone() {
 }
 
 // finish runs once both streams are read. A successful forget that
-// printed no array (no snapshot matched) still reports its empty result.
+// printed no array (no snapshot matched) still reports its empty result; a
+// successful copy reports what it copied.
 func (p *parser) finish(ok bool) {
-	if ok {
-		p.arrayDone()
+	if !ok {
+		return
+	}
+	p.arrayDone()
+	if p.kind == KindCopy {
+		res := p.copied
+		p.emit(&res)
+	}
+}
+
+// The lines of restic copy's text report (0.14 to 0.18): a header per
+// source snapshot ("snapshot 1a2b3c4d of [/srv] at … by user@host", 0.14
+// ends it with ")" instead), then either "snapshot 5e6f7a8b saved" or
+// "skipping source snapshot 1a2b3c4d, was already copied to snapshot
+// 5e6f7a8b".
+var (
+	copyHeaderRE  = regexp.MustCompile(`^snapshot ([0-9a-f]{8,64}) of \[`)
+	copySavedRE   = regexp.MustCompile(`^snapshot ([0-9a-f]{8,64}) saved$`)
+	copySkippedRE = regexp.MustCompile(`^skipping source snapshot ([0-9a-f]{8,64}), was already copied to snapshot ([0-9a-f]{8,64})$`)
+)
+
+func (p *parser) copyLine(text string) {
+	t := strings.TrimSpace(text)
+	if m := copyHeaderRE.FindStringSubmatch(t); m != nil {
+		p.copySource = m[1]
+		return
+	}
+	if m := copySavedRE.FindStringSubmatch(t); m != nil {
+		p.copied.Copied = append(p.copied.Copied, CopiedSnapshot{Source: p.copySource, Snapshot: m[1]})
+		p.copySource = ""
+		return
+	}
+	if m := copySkippedRE.FindStringSubmatch(t); m != nil {
+		p.copied.Skipped = append(p.copied.Skipped, CopiedSnapshot{Source: m[1], Snapshot: m[2]})
+		p.copySource = ""
 	}
 }
 

@@ -27,7 +27,7 @@ func TestCancelKillsProcessGroup(t *testing.T) {
 	child := 0
 	start := time.Now()
 	script := `trap '' INT; sleep 60 & echo "child $!"; wait; echo "wait returned"; sleep 60`
-	res, err := r.exec(ctx, Repository{}, KindPrune, []string{"-c", script}, false, func(ev Event) error {
+	res, err := r.exec(ctx, Repository{}, nil, KindPrune, []string{"-c", script}, false, func(ev Event) error {
 		if l, ok := ev.(*LogLine); ok && strings.HasPrefix(l.Text, "child ") {
 			child, _ = strconv.Atoi(strings.TrimPrefix(l.Text, "child "))
 			cancel()
@@ -82,7 +82,7 @@ func TestDrainRespectsBackpressure(t *testing.T) {
 		t.Fatal(err)
 	}
 	var got []string
-	res, err := r.exec(context.Background(), Repository{}, KindPrune, []string{"-c", "echo one; echo two; echo three"}, false, func(ev Event) error {
+	res, err := r.exec(context.Background(), Repository{}, nil, KindPrune, []string{"-c", "echo one; echo two; echo three"}, false, func(ev Event) error {
 		if l, ok := ev.(*LogLine); ok {
 			got = append(got, l.Text)
 		}
@@ -107,7 +107,7 @@ func TestDrainStraggler(t *testing.T) {
 	}
 	child := 0
 	start := time.Now()
-	res, err := r.exec(context.Background(), Repository{}, KindPrune, []string{"-c", `sleep 60 & echo "child $!"`}, false, func(ev Event) error {
+	res, err := r.exec(context.Background(), Repository{}, nil, KindPrune, []string{"-c", `sleep 60 & echo "child $!"`}, false, func(ev Event) error {
 		if l, ok := ev.(*LogLine); ok && strings.HasPrefix(l.Text, "child ") {
 			child, _ = strconv.Atoi(strings.TrimPrefix(l.Text, "child "))
 		}

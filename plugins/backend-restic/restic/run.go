@@ -134,7 +134,7 @@ func (r *Runner) Version(ctx context.Context) (Version, error) {
 		return *cached, CheckSupported(*cached)
 	}
 	var got *VersionInfo
-	_, err := r.exec(ctx, Repository{}, KindVersion, []string{"version"}, false, func(ev Event) error {
+	_, err := r.exec(ctx, Repository{}, nil, KindVersion, []string{"version"}, false, func(ev Event) error {
 		if vi, ok := ev.(*VersionInfo); ok && got == nil {
 			got = vi
 		}
@@ -196,10 +196,17 @@ func (r *Runner) Run(ctx context.Context, repo Repository, job Job, emit func(Ev
 		return Result{}, fmt.Errorf("restic %s: %w", kind, err)
 	}
 	dry := false
-	if f, ok := job.(ForgetJob); ok {
-		dry = f.DryRun
+	var from *Repository
+	switch j := job.(type) {
+	case ForgetJob:
+		dry = j.DryRun
+	case CopyJob:
+		if err := j.From.validate(); err != nil {
+			return Result{}, fmt.Errorf("restic copy: source: %w", err)
+		}
+		from = &j.From
 	}
-	return r.exec(ctx, repo, kind, args, dry, emit)
+	return r.exec(ctx, repo, from, kind, args, dry, emit)
 }
 
 // RepositoryExists reports whether the repository exists and the password
@@ -217,7 +224,8 @@ func (r *Runner) RepositoryExists(ctx context.Context, repo Repository) (bool, e
 }
 
 // exec runs restic with args and streams its output through a parser.
-func (r *Runner) exec(ctx context.Context, repo Repository, kind Kind, args []string, dryRun bool, emit func(Event) error) (Result, error) {
+// from is the source repository of a copy (repo is then the destination).
+func (r *Runner) exec(ctx context.Context, repo Repository, from *Repository, kind Kind, args []string, dryRun bool, emit func(Event) error) (Result, error) {
 	log := r.log.With("kind", string(kind))
 	runCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -226,7 +234,15 @@ func (r *Runner) exec(ctx context.Context, repo Repository, kind Kind, args []st
 		"RESTIC_PROGRESS_FPS": strconv.FormatFloat(r.cfg.ProgressFPS, 'f', -1, 64),
 	}
 	env := childEnv(os.Environ(), r.cfg.PassEnv, repo, kind != KindVersion, defaults)
-	scrub := newScrubber(secretsOf(repo))
+	secrets := secretsOf(repo)
+	if from != nil {
+		var err error
+		if env, err = withSourceRepo(env, repo, *from); err != nil {
+			return Result{}, fmt.Errorf("restic %s: %w", kind, err)
+		}
+		secrets = append(secrets, secretsOf(*from)...)
+	}
+	scrub := newScrubber(secrets)
 	act := &activity{}
 	sink := &sink{emit: emit, scrub: scrub, abort: cancel, act: act}
 	p := &parser{kind: kind, dryRun: dryRun, emit: sink.send, maxLine: r.cfg.MaxLineBytes, maxDoc: r.cfg.MaxDocumentBytes}

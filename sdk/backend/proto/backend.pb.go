@@ -69,10 +69,12 @@ type Job struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	Id    string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
 	// backup, forget, prune, check, unlock, snapshots, ls, restore, diff,
-	// stats, version or init.
-	Kind          string      `protobuf:"bytes,2,opt,name=kind,proto3" json:"kind,omitempty"`
-	Repository    *Repository `protobuf:"bytes,3,opt,name=repository,proto3" json:"repository,omitempty"`
-	Args          *Args       `protobuf:"bytes,4,opt,name=args,proto3" json:"args,omitempty"`
+	// stats, version, init or copy.
+	Kind       string      `protobuf:"bytes,2,opt,name=kind,proto3" json:"kind,omitempty"`
+	Repository *Repository `protobuf:"bytes,3,opt,name=repository,proto3" json:"repository,omitempty"`
+	Args       *Args       `protobuf:"bytes,4,opt,name=args,proto3" json:"args,omitempty"`
+	// Where a copy writes; unset for the other kinds.
+	ToRepository  *Repository `protobuf:"bytes,5,opt,name=to_repository,json=toRepository,proto3" json:"to_repository,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -131,6 +133,13 @@ func (x *Job) GetRepository() *Repository {
 func (x *Job) GetArgs() *Args {
 	if x != nil {
 		return x.Args
+	}
+	return nil
+}
+
+func (x *Job) GetToRepository() *Repository {
+	if x != nil {
+		return x.ToRepository
 	}
 	return nil
 }
@@ -211,7 +220,10 @@ type Args struct {
 	Prune            bool                   `protobuf:"varint,12,opt,name=prune,proto3" json:"prune,omitempty"`
 	ReadDataSubset   string                 `protobuf:"bytes,13,opt,name=read_data_subset,json=readDataSubset,proto3" json:"read_data_subset,omitempty"`
 	// A JSON document for options this message has no field for.
-	Extra         []byte `protobuf:"bytes,14,opt,name=extra,proto3" json:"extra,omitempty"`
+	Extra []byte `protobuf:"bytes,14,opt,name=extra,proto3" json:"extra,omitempty"`
+	// The id of the repository a copy writes to (Job.to_repository holds
+	// its credentials).
+	ToRepository  string `protobuf:"bytes,15,opt,name=to_repository,json=toRepository,proto3" json:"to_repository,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -342,6 +354,13 @@ func (x *Args) GetExtra() []byte {
 		return x.Extra
 	}
 	return nil
+}
+
+func (x *Args) GetToRepository() string {
+	if x != nil {
+		return x.ToRepository
+	}
+	return ""
 }
 
 type Retention struct {
@@ -1088,14 +1107,15 @@ const file_sdk_backend_proto_backend_proto_rawDesc = "" +
 	"\x1fsdk/backend/proto/backend.proto\x12\x19restic_manager.backend.v1\">\n" +
 	"\n" +
 	"RunRequest\x120\n" +
-	"\x03job\x18\x01 \x01(\v2\x1e.restic_manager.backend.v1.JobR\x03job\"\xa5\x01\n" +
+	"\x03job\x18\x01 \x01(\v2\x1e.restic_manager.backend.v1.JobR\x03job\"\xf1\x01\n" +
 	"\x03Job\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
 	"\x04kind\x18\x02 \x01(\tR\x04kind\x12E\n" +
 	"\n" +
 	"repository\x18\x03 \x01(\v2%.restic_manager.backend.v1.RepositoryR\n" +
 	"repository\x123\n" +
-	"\x04args\x18\x04 \x01(\v2\x1f.restic_manager.backend.v1.ArgsR\x04args\"\xb4\x01\n" +
+	"\x04args\x18\x04 \x01(\v2\x1f.restic_manager.backend.v1.ArgsR\x04args\x12J\n" +
+	"\rto_repository\x18\x05 \x01(\v2%.restic_manager.backend.v1.RepositoryR\ftoRepository\"\xb4\x01\n" +
 	"\n" +
 	"Repository\x12\x10\n" +
 	"\x03url\x18\x01 \x01(\tR\x03url\x12\x1a\n" +
@@ -1103,7 +1123,7 @@ const file_sdk_backend_proto_backend_proto_rawDesc = "" +
 	"\x03env\x18\x03 \x03(\v2..restic_manager.backend.v1.Repository.EnvEntryR\x03env\x1a6\n" +
 	"\bEnvEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xbd\x03\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xe2\x03\n" +
 	"\x04Args\x12\x14\n" +
 	"\x05paths\x18\x01 \x03(\tR\x05paths\x12\x1a\n" +
 	"\bexcludes\x18\x02 \x03(\tR\bexcludes\x12\x12\n" +
@@ -1119,7 +1139,8 @@ const file_sdk_backend_proto_backend_proto_rawDesc = "" +
 	"\adry_run\x18\v \x01(\bR\x06dryRun\x12\x14\n" +
 	"\x05prune\x18\f \x01(\bR\x05prune\x12(\n" +
 	"\x10read_data_subset\x18\r \x01(\tR\x0ereadDataSubset\x12\x14\n" +
-	"\x05extra\x18\x0e \x01(\fR\x05extra\"\xa6\x02\n" +
+	"\x05extra\x18\x0e \x01(\fR\x05extra\x12#\n" +
+	"\rto_repository\x18\x0f \x01(\tR\ftoRepository\"\xa6\x02\n" +
 	"\tRetention\x12\x1b\n" +
 	"\tkeep_last\x18\x01 \x01(\x05R\bkeepLast\x12\x1f\n" +
 	"\vkeep_hourly\x18\x02 \x01(\x05R\n" +
@@ -1225,21 +1246,22 @@ var file_sdk_backend_proto_backend_proto_depIdxs = []int32{
 	1,  // 0: restic_manager.backend.v1.RunRequest.job:type_name -> restic_manager.backend.v1.Job
 	2,  // 1: restic_manager.backend.v1.Job.repository:type_name -> restic_manager.backend.v1.Repository
 	3,  // 2: restic_manager.backend.v1.Job.args:type_name -> restic_manager.backend.v1.Args
-	12, // 3: restic_manager.backend.v1.Repository.env:type_name -> restic_manager.backend.v1.Repository.EnvEntry
-	4,  // 4: restic_manager.backend.v1.Args.retention:type_name -> restic_manager.backend.v1.Retention
-	6,  // 5: restic_manager.backend.v1.RunResponse.event:type_name -> restic_manager.backend.v1.Event
-	11, // 6: restic_manager.backend.v1.RunResponse.result:type_name -> restic_manager.backend.v1.Result
-	7,  // 7: restic_manager.backend.v1.Event.progress:type_name -> restic_manager.backend.v1.Progress
-	8,  // 8: restic_manager.backend.v1.Event.log:type_name -> restic_manager.backend.v1.LogLine
-	9,  // 9: restic_manager.backend.v1.Event.summary:type_name -> restic_manager.backend.v1.Summary
-	10, // 10: restic_manager.backend.v1.Event.error:type_name -> restic_manager.backend.v1.Error
-	0,  // 11: restic_manager.backend.v1.Backend.Run:input_type -> restic_manager.backend.v1.RunRequest
-	5,  // 12: restic_manager.backend.v1.Backend.Run:output_type -> restic_manager.backend.v1.RunResponse
-	12, // [12:13] is the sub-list for method output_type
-	11, // [11:12] is the sub-list for method input_type
-	11, // [11:11] is the sub-list for extension type_name
-	11, // [11:11] is the sub-list for extension extendee
-	0,  // [0:11] is the sub-list for field type_name
+	2,  // 3: restic_manager.backend.v1.Job.to_repository:type_name -> restic_manager.backend.v1.Repository
+	12, // 4: restic_manager.backend.v1.Repository.env:type_name -> restic_manager.backend.v1.Repository.EnvEntry
+	4,  // 5: restic_manager.backend.v1.Args.retention:type_name -> restic_manager.backend.v1.Retention
+	6,  // 6: restic_manager.backend.v1.RunResponse.event:type_name -> restic_manager.backend.v1.Event
+	11, // 7: restic_manager.backend.v1.RunResponse.result:type_name -> restic_manager.backend.v1.Result
+	7,  // 8: restic_manager.backend.v1.Event.progress:type_name -> restic_manager.backend.v1.Progress
+	8,  // 9: restic_manager.backend.v1.Event.log:type_name -> restic_manager.backend.v1.LogLine
+	9,  // 10: restic_manager.backend.v1.Event.summary:type_name -> restic_manager.backend.v1.Summary
+	10, // 11: restic_manager.backend.v1.Event.error:type_name -> restic_manager.backend.v1.Error
+	0,  // 12: restic_manager.backend.v1.Backend.Run:input_type -> restic_manager.backend.v1.RunRequest
+	5,  // 13: restic_manager.backend.v1.Backend.Run:output_type -> restic_manager.backend.v1.RunResponse
+	13, // [13:14] is the sub-list for method output_type
+	12, // [12:13] is the sub-list for method input_type
+	12, // [12:12] is the sub-list for extension type_name
+	12, // [12:12] is the sub-list for extension extendee
+	0,  // [0:12] is the sub-list for field type_name
 }
 
 func init() { file_sdk_backend_proto_backend_proto_init() }

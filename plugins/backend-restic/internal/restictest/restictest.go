@@ -60,6 +60,29 @@ func Binary(t testing.TB) string {
 	return found
 }
 
+// Binaries returns Binary and every restic named in
+// $RESTIC_EXTRA_BINARIES (a PATH-style list), for tests that check output
+// parsing against several restic releases, such as Debian's 0.14.0:
+//
+//	RESTIC_EXTRA_BINARIES=/opt/restic-0.14.0/restic go test ./plugins/backend-restic/...
+//
+// A listed binary that cannot be used fails the test.
+func Binaries(t testing.TB) []string {
+	t.Helper()
+	out := []string{Binary(t)}
+	for _, p := range filepath.SplitList(os.Getenv("RESTIC_EXTRA_BINARIES")) {
+		if p == "" {
+			continue
+		}
+		abs, err := restic.Find(p)
+		if err != nil {
+			t.Fatalf("RESTIC_EXTRA_BINARIES: %s: %v", p, err)
+		}
+		out = append(out, abs)
+	}
+	return out
+}
+
 // Password returns a fresh random repository password.
 func Password(t testing.TB) string {
 	t.Helper()

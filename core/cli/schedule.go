@@ -1,0 +1,615 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// schedule is the API's schedule object, as far as the CLI shows it.
+type schedule struct {
+	ID               string          `json:"id"`
+	Name             string          `json:"name"`
+	HostID           *string         `json:"host_id"`
+	Host             string          `json:"host"`
+	HostTag          *string         `json:"host_tag"`
+	Repository       string          `json:"repository"`
+	Paths            []string        `json:"paths"`
+	Excludes         []string        `json:"excludes"`
+	ExcludeFiles     []string        `json:"exclude_files"`
+	ExcludeIfPresent []string        `json:"exclude_if_present"`
+	ExcludeCaches    bool            `json:"exclude_caches"`
+	Tags             []string        `json:"tags"`
+	OneFileSystem    bool            `json:"one_file_system"`
+	Cron             *string         `json:"cron"`
+	Every            *string         `json:"every"`
+	Timezone         string          `json:"timezone"`
+	Jitter           string          `json:"jitter"`
+	CatchUp          bool            `json:"catch_up"`
+	LimitUploadKiB   int64           `json:"limit_upload_kib"`
+	LimitDownloadKiB int64           `json:"limit_download_kib"`
+	Retention        json.RawMessage `json:"retention"`
+	Prune            bool            `json:"prune"`
+	Enabled          bool            `json:"enabled"`
+	ManagedBy        string          `json:"managed_by"`
+	NextRun          *time.Time      `json:"next_run"`
+	LastRun          *struct {
+		JobID      string     `json:"job_id"`
+		Status     string     `json:"status"`
+		FinishedAt *time.Time `json:"finished_at"`
+		Error      string     `json:"error"`
+	} `json:"last_run"`
+	LastSuccessAt *time.Time `json:"last_success_at"`
+	CreatedAt     *time.Time `json:"created_at"`
+	UpdatedAt     *time.Time `json:"updated_at"`
+}
+
+func (s schedule) target() string {
+	switch {
+	case s.HostTag != nil:
+		return "tag:" + *s.HostTag
+	case s.Host != "":
+		return s.Host
+	case s.HostID != nil:
+		return *s.HostID
+	}
+	return ""
+}
+
+// when is the schedule's timing in one phrase: "0 3 * * * Europe/Berlin",
+// "every 6h", with its jitter.
+func (s schedule) when() string {
+	w := ""
+	switch {
+	case s.Cron != nil:
+		w = *s.Cron
+		if s.Timezone != "" && s.Timezone != "UTC" {
+			w += " " + s.Timezone
+		} else {
+			w += " UTC"
+		}
+	case s.Every != nil:
+		w = "every " + *s.Every
+	}
+	if s.Jitter != "" && s.Jitter != "0s" {
+		w += " +" + s.Jitter + " jitter"
+	}
+	return w
+}
+
+func (s schedule) last() string {
+	if s.LastRun == nil {
+		return ""
+	}
+	return s.LastRun.Status + " " + fmtTime(s.LastRun.FinishedAt)
+}
+
+// retention renders the policy as restic's flags.
+func (s schedule) retention() string {
+	var r map[string]any
+	if json.Unmarshal(s.Retention, &r) != nil || len(r) == 0 {
+		return ""
+	}
+	var parts []string
+	for _, k := range []string{"keep_last", "keep_hourly", "keep_daily", "keep_weekly", "keep_monthly", "keep_yearly", "keep_within", "keep_tags", "group_by"} {
+		if v, ok := r[k]; ok {
+			parts = append(parts, "--"+strings.ReplaceAll(k, "_", "-")+" "+strings.Trim(fmt.Sprint(v), "[]"))
+		}
+	}
+	if s.Prune {
+		parts = append(parts, "--prune")
+	}
+	return strings.Join(parts, " ")
+}
+
+func (s schedule) fields() [][2]string {
+	yesNo := func(b bool) string {
+		if b {
+			return "yes"
+		}
+		return "no"
+	}
+	limits := func(v int64) string {
+		if v == 0 {
+			return "none"
+		}
+		return strconv.FormatInt(v, 10) + " KiB/s"
+	}
+	lastSuccess := fmtTime(s.LastSuccessAt)
+	last := ""
+	if s.LastRun != nil {
+		last = fmt.Sprintf("%s %s (job %s)", s.LastRun.Status, fmtTime(s.LastRun.FinishedAt), s.LastRun.JobID)
+		if s.LastRun.Error != "" {
+			last += ": " + s.LastRun.Error
+		}
+	}
+	return [][2]string{
+		{"ID", s.ID},
+		{"Name", s.Name},
+		{"Hosts", s.target()},
+		{"Repository", s.Repository},
+		{"Paths", strings.Join(s.Paths, ", ")},
+		{"Excludes", strings.Join(s.Excludes, ", ")},
+		{"Exclude files", strings.Join(s.ExcludeFiles, ", ")},
+		{"Exclude if present", strings.Join(s.ExcludeIfPresent, ", ")},
+		{"Exclude caches", yesNo(s.ExcludeCaches)},
+		{"One file system", yesNo(s.OneFileSystem)},
+		{"Tags", strings.Join(s.Tags, ", ")},
+		{"When", s.when()},
+		{"Catch up", yesNo(s.CatchUp)},
+		{"Upload limit", limits(s.LimitUploadKiB)},
+		{"Download limit", limits(s.LimitDownloadKiB)},
+		{"Retention", s.retention()},
+		{"Enabled", yesNo(s.Enabled)},
+		{"Next run", fmtTime(s.NextRun)},
+		{"Last run", last},
+		{"Last success", lastSuccess},
+		{"Managed by", s.ManagedBy},
+		{"Created", fmtTime(s.CreatedAt)},
+		{"Updated", fmtTime(s.UpdatedAt)},
+	}
+}
+
+func schedulePath(idOrName string) string { return "/schedules/" + url.PathEscape(idOrName) }
+
+// scheduleFlags are the flags of "schedule create" and "schedule update"
+// that become the request.
+type scheduleFlags struct {
+	name, host, hostTag, repo, cron, every, timezone, jitter string
+	paths, excludes, excludeFiles, excludeIfPresent, tags    StringSlice
+	excludeCaches, oneFileSystem, catchUp, prune             bool
+	limitUpload, limitDownload                               int64
+	keep                                                     map[string]*int
+	keepWithin, groupBy                                      string
+	keepTags                                                 StringSlice
+}
+
+var (
+	keepFlags      = []string{"keep-last", "keep-hourly", "keep-daily", "keep-weekly", "keep-monthly", "keep-yearly"}
+	retentionFlags = append(slices.Clone(keepFlags), "keep-within", "keep-tag", "group-by")
+)
+
+func (f *scheduleFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&f.name, "name", "", "")
+	fs.StringVar(&f.host, "host", "", "")
+	fs.StringVar(&f.hostTag, "host-tag", "", "")
+	fs.StringVar(&f.repo, "repo", "", "")
+	fs.Var(&f.paths, "path", "")
+	fs.Var(&f.excludes, "exclude", "")
+	fs.Var(&f.excludeFiles, "exclude-file", "")
+	fs.Var(&f.excludeIfPresent, "exclude-if-present", "")
+	fs.BoolVar(&f.excludeCaches, "exclude-caches", false, "")
+	fs.Var(&f.tags, "tag", "")
+	fs.BoolVar(&f.oneFileSystem, "one-file-system", false, "")
+	fs.StringVar(&f.cron, "cron", "", "")
+	fs.StringVar(&f.every, "every", "", "")
+	fs.StringVar(&f.timezone, "timezone", "", "")
+	fs.StringVar(&f.jitter, "jitter", "", "")
+	fs.BoolVar(&f.catchUp, "catch-up", true, "")
+	fs.Int64Var(&f.limitUpload, "limit-upload", 0, "")
+	fs.Int64Var(&f.limitDownload, "limit-download", 0, "")
+	f.keep = map[string]*int{}
+	for _, k := range keepFlags {
+		f.keep[k] = fs.Int(k, 0, "")
+	}
+	fs.StringVar(&f.keepWithin, "keep-within", "", "")
+	fs.Var(&f.keepTags, "keep-tag", "")
+	fs.StringVar(&f.groupBy, "group-by", "", "")
+	fs.BoolVar(&f.prune, "prune", false, "")
+}
+
+// body builds the request from the flags that were given (set), over the
+// retention policy the schedule has (current; nil on create).
+func (f *scheduleFlags) body(set map[string]bool, current map[string]any) (map[string]any, error) {
+	b := map[string]any{}
+	str := map[string]string{
+		"name": f.name, "host": f.host, "host_tag": f.hostTag, "repository": f.repo, "cron": f.cron,
+		"every": f.every, "timezone": f.timezone, "jitter": f.jitter,
+	}
+	flagOf := map[string]string{"host_tag": "host-tag", "repository": "repo"}
+	for field, v := range str {
+		name := flagOf[field]
+		if name == "" {
+			name = field
+		}
+		if set[name] {
+			b[field] = v
+		}
+	}
+	lists := map[string]StringSlice{
+		"paths": f.paths, "excludes": f.excludes, "exclude_files": f.excludeFiles,
+		"exclude_if_present": f.excludeIfPresent, "tags": f.tags,
+	}
+	listFlag := map[string]string{"paths": "path", "excludes": "exclude", "exclude_files": "exclude-file", "exclude_if_present": "exclude-if-present", "tags": "tag"}
+	for field, v := range lists {
+		if set[listFlag[field]] {
+			b[field] = []string(v)
+		}
+	}
+	for field, v := range map[string]bool{"exclude_caches": f.excludeCaches, "one_file_system": f.oneFileSystem, "catch_up": f.catchUp, "prune": f.prune} {
+		if set[strings.ReplaceAll(field, "_", "-")] {
+			b[field] = v
+		}
+	}
+	if f.limitUpload < 0 || f.limitDownload < 0 {
+		return nil, Usagef("--limit-upload and --limit-download take KiB/s, 0 or more")
+	}
+	if set["limit-upload"] {
+		b["limit_upload_kib"] = f.limitUpload
+	}
+	if set["limit-download"] {
+		b["limit_download_kib"] = f.limitDownload
+	}
+	retention := map[string]any{}
+	for k, v := range current {
+		retention[k] = v
+	}
+	changed := false
+	for _, k := range keepFlags {
+		if !set[k] {
+			continue
+		}
+		changed = true
+		v := *f.keep[k]
+		if v < 0 {
+			return nil, Usagef("--%s must not be negative", k)
+		}
+		field := strings.ReplaceAll(k, "-", "_")
+		if v == 0 {
+			delete(retention, field)
+		} else {
+			retention[field] = v
+		}
+	}
+	for field, v := range map[string]string{"keep_within": f.keepWithin, "group_by": f.groupBy} {
+		if set[strings.ReplaceAll(field, "_", "-")] {
+			changed = true
+			if v == "" {
+				delete(retention, field)
+			} else {
+				retention[field] = v
+			}
+		}
+	}
+	if set["keep-tag"] {
+		changed = true
+		retention["keep_tags"] = []string(f.keepTags)
+	}
+	if changed {
+		b["retention"] = retention
+	}
+	return b, nil
+}
+
+// setFlags returns the names of the flags given on the command line.
+func setFlags(fs *flag.FlagSet) map[string]bool {
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	return set
+}
+
+const scheduleFlagsHelp = `What to back up:
+  --path P                 A path to back up (absolute); repeat for several.
+  --exclude X              An exclude pattern, as restic's --exclude; repeatable.
+  --exclude-file F         A file of exclude patterns on the host (absolute),
+                           as restic's --exclude-file; repeatable.
+  --exclude-if-present N   Skip directories holding a file N (N:header checks
+                           its first bytes too), as restic's; repeatable.
+  --exclude-caches         Skip directories with a CACHEDIR.TAG.
+  --one-file-system        Do not cross file system boundaries.
+  --tag T                  A tag for each snapshot; repeatable.
+
+When (one of --cron and --every):
+  --cron EXPR              A cron expression: five fields (minute hour
+                           day-of-month month day-of-week), six with seconds
+                           first, or @daily, @hourly, @weekly, @monthly.
+  --timezone TZ            The IANA time zone --cron is read in, such as
+                           Europe/Berlin (default UTC).
+  --every D                An interval: 90s, 6h, 1d. Runs fall on whole
+                           multiples of D since the Unix epoch (UTC), so
+                           --every 6h runs at 00:00, 06:00, 12:00, 18:00 UTC.
+  --jitter D               Start each run up to D late (random), so that many
+                           hosts do not start at once; shorter than the time
+                           between two runs.
+  --catch-up=false         Do not run a run missed while the agent was down
+                           (default: run it once as soon as the agent is
+                           back; a missed run without catch-up is recorded
+                           as a skipped job).
+
+Bandwidth:
+  --limit-upload KiB       Upload limit in KiB/s (0: none).
+  --limit-download KiB     Download limit in KiB/s (0: none).
+
+Retention, applied by a forget after every successful run (restic's flags):
+  --keep-last N, --keep-hourly N, --keep-daily N, --keep-weekly N,
+  --keep-monthly N, --keep-yearly N
+                           Keep that many snapshots (0: no such rule).
+  --keep-within D          Keep every snapshot within D of the newest
+                           (restic's durations: 14d, 6m, 1y6m3d).
+  --keep-tag T             Keep snapshots with tag T; repeatable.
+  --group-by G             Group by host, paths and/or tags (comma list;
+                           restic's default host,paths). The forget only
+                           looks at this schedule's snapshots on the host:
+                           its hostname, its paths and its tags.
+  --prune                  Prune after the forget (needs an admin token).
+`
+
+func scheduleListCommand() Command {
+	return Command{
+		Name:     "schedule list",
+		Synopsis: "List backup schedules",
+		Usage: `Usage: restic-manager schedule list [--host H] [--repo N] [--json]
+
+  List every schedule (all pages): what it backs up where, when it runs
+  next (before the agent's jitter) and how its last run went.
+
+Flags:
+  --host H   Only the schedules host H runs: its own and its tags' (id or name).
+  --repo N   Only the schedules backing up to repository N (id or name).
+  --json     Print a JSON array of schedule objects instead of a table.
+
+` + apiFlagsHelp + `
+Example:
+  $ restic-manager schedule list --host web1
+  ID        NAME     HOSTS  REPOSITORY  WHEN                        NEXT RUN                   LAST RUN                             ENABLED
+  3c1f...   nightly  web1   offsite     0 3 * * * Europe/Berlin     2026-03-02T03:00:00+01:00  succeeded 2026-03-01T03:04:12+01:00  yes
+`,
+		Run: func(ctx context.Context, env *Env, args []string) error {
+			a := newAPICmd(env, "schedule list", true)
+			host := a.fs.String("host", "", "")
+			repo := a.fs.String("repo", "", "")
+			if _, err := a.parse(args, 0, ""); err != nil {
+				return err
+			}
+			q := url.Values{}
+			if *host != "" {
+				q.Set("host", *host)
+			}
+			if *repo != "" {
+				q.Set("repository", *repo)
+			}
+			return list(ctx, a, "/schedules", q, func(scheds []schedule) error {
+				t := newTable(env.Stdout, "ID", "NAME", "HOSTS", "REPOSITORY", "WHEN", "NEXT RUN", "LAST RUN", "ENABLED")
+				for _, s := range scheds {
+					enabled := "yes"
+					if !s.Enabled {
+						enabled = "no"
+					}
+					t.row(s.ID, s.Name, s.target(), s.Repository, s.when(), fmtTime(s.NextRun), s.last(), enabled)
+				}
+				return t.flush()
+			})
+		},
+	}
+}
+
+func scheduleShowCommand() Command {
+	return Command{
+		Name:     "schedule show",
+		Synopsis: "Show one backup schedule",
+		Usage: `Usage: restic-manager schedule show ID|NAME [--json]
+
+  Show everything about one schedule, with its next run (before the agent's
+  jitter), its last run and its last success.
+
+Flags:
+  --json   Print the schedule object as JSON.
+
+` + apiFlagsHelp + `
+Example:
+  $ restic-manager schedule show nightly
+`,
+		Run: func(ctx context.Context, env *Env, args []string) error {
+			a := newAPICmd(env, "schedule show", true)
+			pos, err := a.parse(args, 1, "the schedule's ID or NAME")
+			if err != nil {
+				return err
+			}
+			return get(ctx, a, schedulePath(pos[0]), func(s schedule) error {
+				return writeFields(env.Stdout, s.fields())
+			})
+		},
+	}
+}
+
+func scheduleCreateCommand() Command {
+	return Command{
+		Name:     "schedule create",
+		Synopsis: "Create a backup schedule that a host's agent runs on its own",
+		Usage: `Usage: restic-manager schedule create (--host H | --host-tag T) --repo N --path P...
+                                       (--cron EXPR [--timezone TZ] | --every D) [flags]
+
+  Create a backup schedule and print its id. The server sends it to the
+  host's agent (or to every host with the tag), which keeps a copy and runs
+  it by its own clock, also while the server is unreachable; runs made
+  meanwhile are reported, with their whole log, when it is back. A run due
+  while the schedule's previous run is still going is recorded as skipped.
+  After each successful run the retention policy, if any, is applied with
+  restic forget. Needs an operator token (an admin one for --prune).
+
+Flags:
+  --name N                 A name (1-64 letters, digits, '.', '_', '-');
+                           made up from the host and repository if not given.
+  --host H                 The host that runs it, by id or name.
+  --host-tag T             Or: every host enrolled with tag T runs it.
+  --repo N                 The repository to back up to, by id or name.
+  --disabled               Create it switched off.
+  --json                   Print the schedule object instead of its id.
+
+` + scheduleFlagsHelp + `
+` + apiFlagsHelp + `
+Examples:
+  $ restic-manager schedule create --host web1 --repo offsite --path /etc --path /srv \
+      --cron "0 3 * * *" --timezone Europe/Berlin --jitter 15m \
+      --keep-daily 7 --keep-weekly 4 --keep-monthly 12
+  3c1f2e4a-...
+  $ restic-manager schedule create --name db-hourly --host-tag db --repo main \
+      --path /var/lib/postgresql --every 1h --limit-upload 2048 --keep-within 2d
+`,
+		Run: func(ctx context.Context, env *Env, args []string) error {
+			a := newAPICmd(env, "schedule create", true)
+			var f scheduleFlags
+			f.register(a.fs)
+			disabled := a.fs.Bool("disabled", false, "")
+			if _, err := a.parse(args, 0, ""); err != nil {
+				return err
+			}
+			set := setFlags(a.fs)
+			switch {
+			case set["host"] == set["host-tag"]:
+				return Usagef("give one of --host and --host-tag")
+			case !set["repo"]:
+				return Usagef("--repo is required")
+			case !set["path"]:
+				return Usagef("--path is required (repeat it for several paths)")
+			case set["cron"] == set["every"]:
+				return Usagef("give one of --cron and --every")
+			}
+			body, err := f.body(set, nil)
+			if err != nil {
+				return err
+			}
+			if *disabled {
+				body["enabled"] = false
+			}
+			return a.send(ctx, http.MethodPost, "/schedules", body)
+		},
+	}
+}
+
+func scheduleUpdateCommand() Command {
+	return Command{
+		Name:     "schedule update",
+		Synopsis: "Change a backup schedule",
+		Usage: `Usage: restic-manager schedule update ID|NAME [flags]
+
+  Change what the flags name and print the schedule's id; the agents that
+  run it get the change at once (or when they reconnect). A list flag
+  (--path, --exclude, --tag, ...) replaces the whole list. The retention
+  flags change only the rules they name (0 or "" removes a rule). --cron
+  replaces --every and the other way round; --host replaces --host-tag.
+  Needs an operator token (an admin one to switch --prune on).
+
+Flags:
+  --name N, --host H, --host-tag T, --repo N   As for "schedule create".
+  --enable / --disable     Switch the schedule on or off.
+  --clear LIST             Empty a list or drop the retention policy:
+                           exclude, exclude-file, exclude-if-present, tag,
+                           retention; repeatable.
+  --json                   Print the schedule object instead of its id.
+
+` + scheduleFlagsHelp + `
+` + apiFlagsHelp + `
+Examples:
+  $ restic-manager schedule update nightly --every 12h --jitter 30m
+  $ restic-manager schedule update nightly --keep-daily 14 --keep-weekly 0
+  $ restic-manager schedule update nightly --disable
+`,
+		Run: func(ctx context.Context, env *Env, args []string) error {
+			a := newAPICmd(env, "schedule update", true)
+			var f scheduleFlags
+			f.register(a.fs)
+			enable := a.fs.Bool("enable", false, "")
+			disable := a.fs.Bool("disable", false, "")
+			var clears StringSlice
+			a.fs.Var(&clears, "clear", "")
+			pos, err := a.parse(args, 1, "the schedule's ID or NAME")
+			if err != nil {
+				return err
+			}
+			set := setFlags(a.fs)
+			if set["cron"] && set["every"] {
+				return Usagef("give one of --cron and --every")
+			}
+			if set["host"] && set["host-tag"] {
+				return Usagef("give one of --host and --host-tag")
+			}
+			if *enable && *disable {
+				return Usagef("--enable and --disable exclude each other")
+			}
+			clearable := map[string]string{
+				"exclude": "excludes", "exclude-file": "exclude_files", "exclude-if-present": "exclude_if_present",
+				"tag": "tags", "retention": "retention",
+			}
+			retentionSet := slices.ContainsFunc(retentionFlags, func(k string) bool { return set[k] })
+			for _, c := range clears {
+				if _, ok := clearable[c]; !ok {
+					return Usagef("--clear %q: want one of exclude, exclude-file, exclude-if-present, tag, retention", c)
+				}
+				if set[c] || (c == "retention" && retentionSet) {
+					return Usagef("--clear %s and the flags that set it exclude each other", c)
+				}
+			}
+			// The retention flags change single rules: start from the
+			// schedule's policy.
+			var current map[string]any
+			if retentionSet {
+				raw, err := a.call(ctx, http.MethodGet, schedulePath(pos[0]), nil)
+				if err != nil {
+					return err
+				}
+				var s struct {
+					Retention map[string]any `json:"retention"`
+				}
+				if err := decodeObject(raw, &s); err != nil {
+					return err
+				}
+				current = s.Retention
+			}
+			body, err := f.body(set, current)
+			if err != nil {
+				return err
+			}
+			for _, c := range clears {
+				if c == "retention" {
+					body["retention"] = nil
+				} else {
+					body[clearable[c]] = []string{}
+				}
+			}
+			switch {
+			case *enable:
+				body["enabled"] = true
+			case *disable:
+				body["enabled"] = false
+			}
+			if len(body) == 0 {
+				return Usagef("nothing to change: give the flags to change (see --help)")
+			}
+			return a.send(ctx, http.MethodPatch, schedulePath(pos[0]), body)
+		},
+	}
+}
+
+func scheduleDeleteCommand() Command {
+	return Command{
+		Name:     "schedule delete",
+		Synopsis: "Delete a backup schedule",
+		Usage: `Usage: restic-manager schedule delete ID|NAME
+
+  Delete a schedule. Its agents drop it (and the repository credentials
+  they kept for it) at once, or when they reconnect; its jobs and
+  snapshots stay. Prints nothing on standard output. Needs an operator
+  token.
+
+` + apiFlagsHelp + `
+Example:
+  $ restic-manager schedule delete nightly
+`,
+		Run: func(ctx context.Context, env *Env, args []string) error {
+			a := newAPICmd(env, "schedule delete", false)
+			pos, err := a.parse(args, 1, "the schedule's ID or NAME")
+			if err != nil {
+				return err
+			}
+			return a.remove(ctx, schedulePath(pos[0]), fmt.Sprintf("Deleted schedule %q.", pos[0]))
+		},
+	}
+}

@@ -1,0 +1,4 @@
+alerting {
+  evaluate_every   = "100ms"
+  delivery_retries = 11
+}
