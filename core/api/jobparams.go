@@ -6,29 +6,25 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"net/http"
-	"regexp"
-	"strconv"
 	"strings"
+	"time"
+	"unicode"
 
 	"github.com/restic-manager/restic-manager/core/store"
+	"github.com/restic-manager/restic-manager/internal/resticarg"
 )
 
-// The checks of the repository-care parameters: a retention policy (for
-// forget jobs here, for schedules too), check's read_data_subset, stats'
-// mode and copy's destination. Each error names the field, as the request
-// spells it.
+// A run-now job's parameters: how the request's fields become the params
+// job_dispatch carries, and their checks — paths, texts, the queue
+// deadline, and the repository-care ones: a retention policy, check's
+// read_data_subset, stats' mode and copy's destination. Each error names
+// the field, as the request spells it.
 
 // maxKeepCount bounds a keep rule's count; restic takes an int, and no
 // policy keeps more than a million snapshots of a group.
 const maxKeepCount = 1_000_000
-
-// keepWithinFormat is restic's duration format for --keep-within: numbers
-// followed by y, m, d or h, such as 7d or 1y6m3d4h.
-var keepWithinFormat = regexp.MustCompile(`^(\d{1,7}[ymdh])+$`)
-
-// groupByFields are what restic's --group-by takes, comma-separated.
-var groupByFields = map[string]bool{"host": true, "paths": true, "tags": true}
 
 // statsModes are the modes a stats job takes: restic's four and the
 // backend's "repository" (raw-data and restore-size in one document).
@@ -66,9 +62,8 @@ func checkRetention(field string, r *retentionParams) error {
 		rule = rule || c.n > 0
 	}
 	if r.KeepWithin != "" {
-		if !validKeepWithin(r.KeepWithin) {
-			return bad("keep_within", "%q is not a duration restic takes: numbers followed by y, m, d or h, each unit once and not all zero, such as 7d or 1y2m3d",
-				truncateText(r.KeepWithin, 40))
+		if err := resticarg.KeepWithin(r.KeepWithin); err != nil {
+			return bad("keep_within", "%q %v", truncateText(r.KeepWithin, 40), err)
 		}
 		rule = true
 	}
@@ -79,12 +74,8 @@ func checkRetention(field string, r *retentionParams) error {
 		rule = true
 	}
 	if r.GroupBy != "" {
-		seen := map[string]bool{}
-		for _, g := range strings.Split(r.GroupBy, ",") {
-			if !groupByFields[g] || seen[g] {
-				return bad("group_by", "%q: want a comma-separated list of host, paths and tags, such as host,paths", truncateText(r.GroupBy, 40))
-			}
-			seen[g] = true
+		if err := resticarg.GroupBy(r.GroupBy); err != nil {
+			return bad("group_by", "%q %v", truncateText(r.GroupBy, 40), err)
 		}
 	}
 	if !rule {
@@ -94,83 +85,13 @@ func checkRetention(field string, r *retentionParams) error {
 	return nil
 }
 
-// validKeepWithin reports whether s is a --keep-within duration: each of
-// y, m, d, h at most once, and not all zero (which would keep nothing by
-// that rule).
-func validKeepWithin(s string) bool {
-	if !keepWithinFormat.MatchString(s) {
-		return false
-	}
-	seen := map[rune]bool{}
-	nonZero, num := false, 0
-	for _, c := range s {
-		if c >= '0' && c <= '9' {
-			num = num*10 + int(c-'0')
-			continue
-		}
-		if seen[c] {
-			return false
-		}
-		seen[c] = true
-		nonZero = nonZero || num > 0
-		num = 0
-	}
-	return nonZero
-}
-
-// maxSubsetParts is restic's largest t in --read-data-subset=n/t.
-const maxSubsetParts = 256
-
 // checkReadDataSubset validates check's read_data_subset as restic takes
-// it: n/t (1 ≤ n ≤ t ≤ 256), a percentage above 0 and at most 100, or a
-// size above 0 with an optional K, M, G or T suffix.
+// it (resticarg.ReadDataSubset).
 func checkReadDataSubset(field, s string) error {
-	bad := func(why string) error {
-		return errorf(http.StatusBadRequest, "bad_params",
-			"%s: %q %s; give n/t (such as 1/5), a percentage (such as 10%%) or a size (such as 500M)", field, truncateText(s, 40), why)
-	}
-	switch {
-	case strings.Contains(s, "/"):
-		ns, ts, _ := strings.Cut(s, "/")
-		n, err1 := strconv.Atoi(ns)
-		t, err2 := strconv.Atoi(ts)
-		switch {
-		case err1 != nil || err2 != nil || !allDigits(ns) || !allDigits(ts):
-			return bad("is not n/t with whole numbers")
-		case n < 1 || n > t:
-			return bad("needs 1 ≤ n ≤ t")
-		case t > maxSubsetParts:
-			return bad(fmt.Sprintf("has t above %d", maxSubsetParts))
-		}
-	case strings.HasSuffix(s, "%"):
-		num := strings.TrimSuffix(s, "%")
-		p, err := strconv.ParseFloat(num, 64)
-		if err != nil || num == "" || !strings.ContainsFunc(num[:1], isDigit) || strings.ContainsAny(num, "eE+-xXpP_") {
-			return bad("is not a percentage")
-		}
-		if p <= 0 || p > 100 {
-			return bad("is not above 0% and at most 100%")
-		}
-	default:
-		num := s
-		if num != "" && strings.ContainsRune("kKmMgGtT", rune(num[len(num)-1])) {
-			num = num[:len(num)-1]
-		}
-		n, err := strconv.ParseInt(num, 10, 64)
-		if err != nil || !allDigits(num) {
-			return bad("is not a size")
-		}
-		if n <= 0 {
-			return bad("is not above 0")
-		}
+	if err := resticarg.ReadDataSubset(s); err != nil {
+		return errorf(http.StatusBadRequest, "bad_params", "%s: %q %v", field, truncateText(s, 40), err)
 	}
 	return nil
-}
-
-func isDigit(r rune) bool { return r >= '0' && r <= '9' }
-
-func allDigits(s string) bool {
-	return s != "" && !strings.ContainsFunc(s, func(r rune) bool { return !isDigit(r) })
 }
 
 // checkStatsMode validates params.extra.mode of a stats job, if given.
@@ -251,4 +172,209 @@ func (a *API) copyDestination(ctx context.Context, src store.Repository, ref str
 			"params.to_repository: %q is the repository the job copies from; name a second repository", truncateText(ref, 100))
 	}
 	return dst, nil
+}
+
+// retentionParams is a forget policy, as the backend takes it.
+type retentionParams struct {
+	KeepLast    int      `json:"keep_last,omitempty"`
+	KeepHourly  int      `json:"keep_hourly,omitempty"`
+	KeepDaily   int      `json:"keep_daily,omitempty"`
+	KeepWeekly  int      `json:"keep_weekly,omitempty"`
+	KeepMonthly int      `json:"keep_monthly,omitempty"`
+	KeepYearly  int      `json:"keep_yearly,omitempty"`
+	KeepWithin  string   `json:"keep_within,omitempty"`
+	KeepTags    []string `json:"keep_tags,omitempty"`
+	GroupBy     string   `json:"group_by,omitempty"`
+}
+
+// jobParams are a job's parameters as job_dispatch carries them to the
+// agent: the backend's Args (sdk/backend) as JSON. docs/jobs.md lists them.
+type jobParams struct {
+	Paths            []string         `json:"paths,omitempty"`
+	Excludes         []string         `json:"excludes,omitempty"`
+	Tags             []string         `json:"tags,omitempty"`
+	Host             string           `json:"host,omitempty"`
+	Snapshots        []string         `json:"snapshots,omitempty"`
+	Retention        *retentionParams `json:"retention,omitempty"`
+	LimitUploadKiB   int64            `json:"limit_upload_kib,omitempty"`
+	LimitDownloadKiB int64            `json:"limit_download_kib,omitempty"`
+	DryRun           bool             `json:"dry_run,omitempty"`
+	Prune            bool             `json:"prune,omitempty"`
+	ReadDataSubset   string           `json:"read_data_subset,omitempty"`
+	// ToRepository is a copy's destination: the id or name in the
+	// request, stored as the id.
+	ToRepository string          `json:"to_repository,omitempty"`
+	Extra        json.RawMessage `json:"extra,omitempty"`
+}
+
+// buildParams merges the request's top-level fields into its params and
+// checks them for the kind.
+func buildParams(req runJobRequest) (jobParams, error) {
+	var p jobParams
+	if raw := bytes.TrimSpace(req.Params); len(raw) > 0 && !bytes.Equal(raw, []byte("null")) {
+		dec := json.NewDecoder(bytes.NewReader(raw))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&p); err != nil {
+			return p, errorf(http.StatusBadRequest, "bad_params", "params: %v", err)
+		}
+	}
+	both := func(name string, top, inner bool) error {
+		if top && inner {
+			return errorf(http.StatusBadRequest, "bad_params", "%s is given both at the top level and in params; give it once", name)
+		}
+		return nil
+	}
+	if err := errors.Join(
+		both("paths", len(req.Paths) > 0, len(p.Paths) > 0),
+		both("excludes", len(req.Excludes) > 0, len(p.Excludes) > 0),
+		both("tags", len(req.Tags) > 0, len(p.Tags) > 0),
+		both("limit_upload_kib", req.LimitUploadKiB != 0, p.LimitUploadKiB != 0),
+		both("limit_download_kib", req.LimitDownloadKiB != 0, p.LimitDownloadKiB != 0),
+	); err != nil {
+		return p, firstAPIError(err)
+	}
+	if len(req.Paths) > 0 {
+		p.Paths = req.Paths
+	}
+	if len(req.Excludes) > 0 {
+		p.Excludes = req.Excludes
+	}
+	if len(req.Tags) > 0 {
+		p.Tags = req.Tags
+	}
+	if req.LimitUploadKiB != 0 {
+		p.LimitUploadKiB = req.LimitUploadKiB
+	}
+	if req.LimitDownloadKiB != 0 {
+		p.LimitDownloadKiB = req.LimitDownloadKiB
+	}
+	return p, checkParams(req.Kind, p)
+}
+
+func firstAPIError(err error) error {
+	var e *Error
+	if errors.As(err, &e) {
+		return e
+	}
+	return err
+}
+
+// checkParams validates parameters for a kind. Paths are checked to be
+// absolute here (restic is given absolute paths only); the agent's backend
+// checks the rest against the installed restic before anything runs.
+func checkParams(kind string, p jobParams) error {
+	bad := func(format string, args ...any) error {
+		return errorf(http.StatusBadRequest, "bad_params", format, args...)
+	}
+	for name, list := range map[string][]string{"paths": p.Paths, "excludes": p.Excludes, "tags": p.Tags, "snapshots": p.Snapshots} {
+		if len(list) > maxJobListItems {
+			return bad("%s: at most %d entries", name, maxJobListItems)
+		}
+		for _, v := range list {
+			if err := checkParamText(name, v); err != nil {
+				return err
+			}
+		}
+	}
+	for name, v := range map[string]string{"host": p.Host, "read_data_subset": p.ReadDataSubset} {
+		if v != "" {
+			if err := checkParamText(name, v); err != nil {
+				return err
+			}
+		}
+	}
+	for _, t := range p.Tags {
+		if strings.ContainsAny(t, ", ") {
+			return bad("tag %q: tags cannot contain commas or spaces", truncateText(t, 60))
+		}
+	}
+	if p.LimitUploadKiB < 0 || p.LimitUploadKiB > math.MaxInt32 || p.LimitDownloadKiB < 0 || p.LimitDownloadKiB > math.MaxInt32 {
+		return bad("limit_upload_kib and limit_download_kib must be from 0 (no limit) to %d KiB/s", math.MaxInt32)
+	}
+	if extra := bytes.TrimSpace(p.Extra); len(extra) > 0 && extra[0] != '{' && !bytes.Equal(extra, []byte("null")) {
+		return bad("params.extra must be a JSON object")
+	}
+	if p.Retention != nil && kind != "forget" {
+		return bad("retention is for forget jobs only")
+	}
+	if p.Prune && kind != "forget" {
+		return bad("prune (in params) is for forget jobs only; run a prune job to prune on its own")
+	}
+	if p.ReadDataSubset != "" && kind != "check" {
+		return bad("read_data_subset is for check jobs only")
+	}
+	switch kind {
+	case "backup":
+		if len(p.Paths) == 0 {
+			return bad("a backup needs at least one path")
+		}
+		for _, path := range p.Paths {
+			if !absolutePath(path) {
+				return bad("backup path %q is not absolute; give absolute paths such as /etc or C:\\Users", truncateText(path, 200))
+			}
+		}
+	case "ls":
+		if len(p.Snapshots) != 1 {
+			return bad("ls needs exactly one snapshot in params.snapshots (an id or \"latest\")")
+		}
+	}
+	return checkRepoCareParams(kind, p)
+}
+
+func checkParamText(name, v string) error {
+	switch {
+	case v == "":
+		return errorf(http.StatusBadRequest, "bad_params", "%s: empty value", name)
+	case len(v) > maxParamText:
+		return errorf(http.StatusBadRequest, "bad_params", "%s: a value is longer than %d bytes", name, maxParamText)
+	case strings.ContainsFunc(v, unicode.IsControl):
+		return errorf(http.StatusBadRequest, "bad_params", "%s: %q contains control characters", name, truncateText(v, 60))
+	}
+	return nil
+}
+
+// absolutePath accepts absolute paths of either platform: /srv, C:\Users,
+// C:/Users, \\server\share. The host's agent decides what they mean.
+func absolutePath(p string) bool {
+	switch {
+	case strings.HasPrefix(p, "/"), strings.HasPrefix(p, `\\`):
+		return true
+	case len(p) >= 3 && p[1] == ':' && (p[2] == '\\' || p[2] == '/'):
+		c := p[0] | 0x20
+		return c >= 'a' && c <= 'z'
+	}
+	return false
+}
+
+// parseDeadline reads a job's queue deadline: a duration from now ("2h")
+// or an RFC 3339 time; empty is one hour.
+func parseDeadline(s string, now time.Time) (time.Time, error) {
+	if s == "" {
+		return now.Add(defaultJobDeadline), nil
+	}
+	var at time.Time
+	if d, err := time.ParseDuration(s); err == nil {
+		at = now.Add(d)
+	} else if t, err := time.Parse(time.RFC3339, s); err == nil {
+		at = t
+	} else {
+		return time.Time{}, errorf(http.StatusBadRequest, "bad_deadline", "deadline %q: want a duration such as 2h or an RFC 3339 time", truncateText(s, 60))
+	}
+	if !at.After(now) || at.Sub(now) > maxJobDeadline {
+		return time.Time{}, errorf(http.StatusBadRequest, "bad_deadline", "deadline must be in the future and at most %s away", maxJobDeadline)
+	}
+	return at, nil
+}
+
+func truncateText(s string, n int) string {
+	s = strings.Map(func(r rune) rune {
+		if unicode.IsControl(r) {
+			return '?'
+		}
+		return r
+	}, s)
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
 }

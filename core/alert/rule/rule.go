@@ -10,10 +10,10 @@ import (
 	"fmt"
 	"regexp"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
+	"github.com/restic-manager/restic-manager/internal/timing"
 	"github.com/restic-manager/restic-manager/sdk/backend"
 	"github.com/restic-manager/restic-manager/sdk/notify"
 )
@@ -354,40 +354,17 @@ func kindList() string {
 	return strings.Join(names, ", ")
 }
 
-// ParseDuration reads a duration as Go writes it ("90m", "26h", "1h30m")
-// or a whole number of days ("7d").
-func ParseDuration(s string) (time.Duration, error) {
-	if n, ok := strings.CutSuffix(s, "d"); ok {
-		days, err := strconv.Atoi(n)
-		if err != nil || days < 0 || days > 100*366 {
-			return 0, fmt.Errorf("%q is not a duration such as 90m, 26h or 7d", s)
-		}
-		return time.Duration(days) * 24 * time.Hour, nil
-	}
-	d, err := time.ParseDuration(s)
-	if err != nil {
-		return 0, fmt.Errorf("%q is not a duration such as 90m, 26h or 7d", s)
-	}
-	return d, nil
-}
+// ParseDuration reads a duration as schedules do (timing.ParseDuration):
+// Go's durations ("90m", "26h", "1h30m") and whole days ("7d").
+func ParseDuration(s string) (time.Duration, error) { return timing.ParseDuration(s) }
 
-// FormatDuration writes d the way ParseDuration reads it, in whole days
-// when it is some ("7d"), else as Go does ("26h0m0s" reads "26h").
+// FormatDuration writes d the way ParseDuration reads it ("7d", "26h"),
+// and nothing for no duration.
 func FormatDuration(d time.Duration) string {
 	if d == 0 {
 		return ""
 	}
-	if d%(24*time.Hour) == 0 {
-		return strconv.FormatInt(int64(d/(24*time.Hour)), 10) + "d"
-	}
-	s := d.String()
-	if strings.HasSuffix(s, "m0s") {
-		s = strings.TrimSuffix(s, "0s")
-	}
-	if strings.HasSuffix(s, "h0m") {
-		s = strings.TrimSuffix(s, "0m")
-	}
-	return s
+	return timing.FormatDuration(d)
 }
 
 // Input returns s as written, so a change to some fields can be parsed

@@ -5,11 +5,12 @@ import (
 	"fmt"
 	"maps"
 	"path/filepath"
-	"regexp"
 	"slices"
 	"strconv"
 	"strings"
 	"unicode"
+
+	"github.com/restic-manager/restic-manager/internal/resticarg"
 )
 
 // Kind names a job kind.
@@ -291,38 +292,6 @@ func (j LsJob) args(Version) ([]string, error) {
 	return a.pos(pos...).list(), nil
 }
 
-// keepWithinRE is restic's duration format for --keep-within: numbers
-// followed by y, m, d or h, such as 7d or 1y6m3d4h.
-var keepWithinRE = regexp.MustCompile(`^(\d+[ymdh])+$`)
-
-// validKeepWithin reports whether s is a --keep-within duration restic
-// takes: each of y, m, d, h at most once, after a number, and not all zero
-// (restic would then keep nothing by that rule).
-func validKeepWithin(s string) bool {
-	if !keepWithinRE.MatchString(s) {
-		return false
-	}
-	seen := map[rune]bool{}
-	nonZero := false
-	num := 0
-	for _, r := range s {
-		if r >= '0' && r <= '9' {
-			num = num*10 + int(r-'0')
-			if num > 1_000_000 {
-				return false
-			}
-			continue
-		}
-		if seen[r] {
-			return false
-		}
-		seen[r] = true
-		nonZero = nonZero || num > 0
-		num = 0
-	}
-	return nonZero
-}
-
 func (j ForgetJob) args(Version) ([]string, error) {
 	keeps := map[string]int{
 		"keep-last": j.KeepLast, "keep-hourly": j.KeepHourly, "keep-daily": j.KeepDaily,
@@ -337,7 +306,7 @@ func (j ForgetJob) args(Version) ([]string, error) {
 	if !hasRule {
 		errs = append(errs, invalid("forget needs at least one keep rule"))
 	}
-	if j.KeepWithin != "" && !validKeepWithin(j.KeepWithin) {
+	if j.KeepWithin != "" && resticarg.KeepWithin(j.KeepWithin) != nil {
 		errs = append(errs, invalid(fmt.Sprintf("keep-within %q is not a duration like 7d or 1y6m3d4h", j.KeepWithin)))
 	}
 	if j.GroupBy != "" {
@@ -381,7 +350,7 @@ func (j CheckJob) args(Version) ([]string, error) {
 		return nil, invalid("check: read-data and read-data-subset exclude each other")
 	}
 	if j.ReadDataSubset != "" {
-		if err := checkReadDataSubset(j.ReadDataSubset); err != nil {
+		if err := resticarg.ReadDataSubset(j.ReadDataSubset); err != nil {
 			return nil, invalid("check: " + err.Error())
 		}
 	}
