@@ -351,7 +351,7 @@ func (j CheckJob) args(Version) ([]string, error) {
 	}
 	if j.ReadDataSubset != "" {
 		if err := resticarg.ReadDataSubset(j.ReadDataSubset); err != nil {
-			return nil, invalid("check: " + err.Error())
+			return nil, invalid(fmt.Sprintf("check: read-data-subset %q %v", j.ReadDataSubset, err))
 		}
 	}
 	a := newArgv("check").limits(j.Limits)
