@@ -35,7 +35,7 @@ test:
 	@RESTIC_BINARY="$$(./scripts/install-restic.sh)" && export RESTIC_BINARY && \
 	echo "using restic at $$RESTIC_BINARY" && \
 	$(GO) vet ./... && \
-	CGO_ENABLED=1 $(GO) test -race -count=1 -timeout 20m ./...
+	CGO_ENABLED=1 $(GO) test -race -count=1 -timeout 45m ./...
 
 # run starts the server on its embedded default with a local agent and a
 # local repository (scripts/run-local.sh); Ctrl-C stops both.

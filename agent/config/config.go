@@ -7,6 +7,7 @@
 //	  server_fingerprint = "ab12…"          # hex SHA-256 of the server's TLS certificate
 //	  state_dir          = "/var/lib/restic-manager-agent"
 //	  restic_binary      = "/usr/bin/restic"
+//	  hook_shell         = ["/bin/bash", "-c"]  # default: sh -c (PowerShell on Windows)
 //	  log {
 //	    level  = "info"
 //	    format = "text"
@@ -56,6 +57,9 @@ type Config struct {
 	StateDir string
 	// ResticBinary is the restic executable; empty means find it on PATH.
 	ResticBinary string
+	// HookShell is the shell's argv that runs hooks, before the command
+	// (["/bin/bash", "-c"]); empty is sh -c, or PowerShell on Windows.
+	HookShell []string
 	// AllowInsecure lets the agent send its credential over plain HTTP to a
 	// server that is not on the loopback interface.
 	AllowInsecure bool

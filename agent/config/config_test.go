@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
 	"runtime"
 	"strings"
 	"testing"
@@ -28,7 +29,7 @@ func TestLoadFull(t *testing.T) {
 		ResticBinary:      "/usr/local/bin/restic",
 		Log:               Log{Level: "debug", Format: "json"},
 	}
-	if *cfg != want {
+	if !reflect.DeepEqual(*cfg, want) {
 		t.Fatalf("loaded %#v\nwant   %#v", *cfg, want)
 	}
 	if cred, err := cfg.ReadCredential(); err != nil || cred != testCredential {
@@ -124,7 +125,7 @@ func TestWriteRoundTripAndMode(t *testing.T) {
 	if diags.HasErrors() {
 		t.Fatal(diags)
 	}
-	if *got != *want {
+	if !reflect.DeepEqual(*got, *want) {
 		t.Fatalf("round trip %#v\nwant       %#v", *got, *want)
 	}
 	if runtime.GOOS != "windows" {

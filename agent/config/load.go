@@ -39,15 +39,16 @@ type fileRoot struct {
 }
 
 type agentBlock struct {
-	ServerURL         string `hcl:"server_url"`
-	HostID            string `hcl:"host_id"`
-	Credential        Secret `hcl:"credential,optional"`
-	CredentialFile    string `hcl:"credential_file,optional"`
-	ServerFingerprint string `hcl:"server_fingerprint,optional"`
-	StateDir          string `hcl:"state_dir,optional"`
-	ResticBinary      string `hcl:"restic_binary,optional"`
-	AllowInsecure     bool   `hcl:"allow_insecure,optional"`
-	Log               *Log   `hcl:"log,block"`
+	ServerURL         string   `hcl:"server_url"`
+	HostID            string   `hcl:"host_id"`
+	Credential        Secret   `hcl:"credential,optional"`
+	CredentialFile    string   `hcl:"credential_file,optional"`
+	ServerFingerprint string   `hcl:"server_fingerprint,optional"`
+	StateDir          string   `hcl:"state_dir,optional"`
+	ResticBinary      string   `hcl:"restic_binary,optional"`
+	HookShell         []string `hcl:"hook_shell,optional"`
+	AllowInsecure     bool     `hcl:"allow_insecure,optional"`
+	Log               *Log     `hcl:"log,block"`
 }
 
 // Load reads, decodes and validates the configuration file at path. Every
@@ -103,6 +104,7 @@ func LoadBytes(src []byte, filename string) (*Config, *Files, hcl.Diagnostics) {
 		ServerFingerprint: b.ServerFingerprint,
 		StateDir:          resolve(dir, b.StateDir),
 		ResticBinary:      b.ResticBinary,
+		HookShell:         b.HookShell,
 		AllowInsecure:     b.AllowInsecure,
 		Log:               *log,
 	}
@@ -187,6 +189,10 @@ func (c *Config) validate(at at) hcl.Diagnostics {
 	case c.Credential != "" && !strings.HasPrefix(string(c.Credential), CredentialPrefix):
 		diags = append(diags, invalid(at.attr("credential"), "Invalid credential",
 			"credential must be the agent credential enrollment wrote, starting with %q.", CredentialPrefix))
+	}
+	if len(c.HookShell) > 0 && (c.HookShell[0] == "" || slices.ContainsFunc(c.HookShell, func(s string) bool { return strings.ContainsRune(s, 0) })) {
+		diags = append(diags, invalid(at.attr("hook_shell"), "Invalid hook shell",
+			"hook_shell must be the shell's program and its arguments before the command, such as [\"/bin/bash\", \"-c\"]."))
 	}
 	if c.ServerFingerprint != "" {
 		fp, err := NormalizeFingerprint(c.ServerFingerprint)

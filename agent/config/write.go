@@ -35,6 +35,13 @@ func (c *Config) Encode() []byte {
 	set("server_fingerprint", c.ServerFingerprint)
 	set("state_dir", c.StateDir)
 	set("restic_binary", c.ResticBinary)
+	if len(c.HookShell) > 0 {
+		vals := make([]cty.Value, len(c.HookShell))
+		for i, v := range c.HookShell {
+			vals[i] = cty.StringVal(v)
+		}
+		agent.SetAttributeValue("hook_shell", cty.ListVal(vals))
+	}
 	if c.AllowInsecure {
 		agent.SetAttributeValue("allow_insecure", cty.True)
 	}

@@ -103,6 +103,9 @@ type Config struct {
 	// (such as {"restic_binary":"/usr/bin/restic"}); nil skips Configure.
 	BackendConfig []byte
 
+	// HookShell is the shell's argv that runs pre/post hooks (the agent
+	// configuration's hook_shell); nil is hooks.DefaultShell.
+	HookShell []string
 	// Logger receives the agent's log lines; nil discards them.
 	Logger hclog.Logger
 	// Hostname is reported in hello; empty means os.Hostname.

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -28,12 +29,17 @@ type job struct {
 	a      *Agent
 	id     string
 	kind   sdk.JobKind
-	repo   wire.Repository // holds the credentials until the job ends
-	args   sdk.Args
-	log    hclog.Logger
-	ctx    context.Context
-	cancel context.CancelCauseFunc
-	writer *spool.JobWriter
+	repo   wire.Repository  // holds the credentials until the job ends
+	toRepo *wire.Repository // a copy's destination, likewise
+	// scheduleID, pre and post are the schedule the job belongs to and
+	// its hooks (hooks.go).
+	scheduleID string
+	pre, post  *wire.Hook
+	args       sdk.Args
+	log        hclog.Logger
+	ctx        context.Context
+	cancel     context.CancelCauseFunc
+	writer     *spool.JobWriter
 
 	// acked is the highest seq the server acknowledged (set by the ack
 	// handler); progressSeq is the seq of the last progress event written,
@@ -44,6 +50,8 @@ type job struct {
 	progressSeq uint64
 	lastSummary json.RawMessage
 	logs        *logBatch
+
+	data dataStream // a dump's output, live only (data.go)
 }
 
 // handleDispatch answers job_dispatch: job_accept once the job is recorded
@@ -139,7 +147,8 @@ func (a *Agent) start(d wire.JobDispatch, kind sdk.JobKind, args sdk.Args, log h
 		}
 	}
 	j := &job{
-		a: a, id: d.JobID, kind: kind, repo: d.Repository, args: args, log: log,
+		a: a, id: d.JobID, kind: kind, repo: d.Repository, toRepo: d.ToRepository, args: args, log: log,
+		scheduleID: d.ScheduleID, pre: d.PreHook, post: d.PostHook,
 		ctx: ctx, cancel: cancel, writer: a.spool.NewJobWriter(d.JobID, a.cfg.EventBuffer),
 	}
 	j.logs = newLogBatch(&j.emitMu, j.writer.Write, a.cfg.LogLinger, a.cfg.LogBatchLines, a.cfg.LogBatchBytes)
@@ -212,8 +221,9 @@ func (j *job) run() {
 	defer j.a.jobWG.Done()
 	began := time.Now()
 	f := j.execute()
+	j.postHook(&f) // hooks.go
 	j.cancel(nil)
-	j.repo = wire.Repository{} // drop the credentials
+	j.repo, j.toRepo = wire.Repository{}, nil // drop the credentials
 
 	j.emitMu.Lock()
 	err := j.logs.close()
@@ -252,7 +262,18 @@ func (j *job) run() {
 func (j *job) execute() wire.JobFinished {
 	f := wire.JobFinished{JobID: j.id}
 	message := ""
-	if key := repoKey(j.repo); key != "" {
+	// A copy holds its destination too; both in one order, so that two
+	// copies between the same repositories cannot wait on each other.
+	keys := []string{repoKey(j.repo)}
+	if j.toRepo != nil && j.kind == sdk.JobCopy {
+		keys = append(keys, repoKey(*j.toRepo))
+		slices.Sort(keys)
+		keys = slices.Compact(keys)
+	}
+	for _, key := range keys {
+		if key == "" {
+			continue
+		}
 		release, waited, err := j.a.locks.acquire(j.ctx, key)
 		if err != nil {
 			return j.ended(f, sdk.Result{}, err)
@@ -270,9 +291,25 @@ func (j *job) execute() wire.JobFinished {
 		return j.ended(f, sdk.Result{}, err)
 	}
 	j.log.Debug("job running")
+	if j.kind == sdk.JobRestore {
+		if err := j.guardRestore(j.ctx); err != nil {
+			return j.ended(f, sdk.Result{}, err)
+		}
+	}
+	if j.pre != nil {
+		if err := j.runHook(j.ctx, "pre", j.pre, ""); err != nil {
+			if j.ctx.Err() != nil {
+				return j.ended(f, sdk.Result{}, err)
+			}
+			return j.ended(f, sdk.Result{}, fmt.Errorf("%w: %w", errPreHook, err))
+		}
+	}
 
 	before := grandchildren()
 	res, err := j.a.backend.Run(j.ctx, j.backendJob(), j.emit)
+	if err == nil && j.kind == sdk.JobDump {
+		err = j.endData()
+	}
 	if err != nil && j.ctx.Err() != nil {
 		// Interrupted: the plugin is still stopping restic. Report once
 		// restic has gone, and keep the repository until then.
@@ -317,10 +354,18 @@ func (j *job) ended(f wire.JobFinished, res sdk.Result, err error) wire.JobFinis
 	return f
 }
 
-// backendJob is the job as the backend takes it, with the repository's
+// backendJob is the job as the backend takes it, with the repositories'
 // credentials revealed for restic's environment.
 func (j *job) backendJob() sdk.Job {
-	r := j.repo
+	out := sdk.Job{ID: j.id, Kind: j.kind, Repository: backendRepository(j.repo), Args: j.args}
+	if j.toRepo != nil && j.kind == sdk.JobCopy {
+		to := backendRepository(*j.toRepo)
+		out.ToRepository = &to
+	}
+	return out
+}
+
+func backendRepository(r wire.Repository) sdk.Repository {
 	var env map[string]string
 	if len(r.Env) > 0 {
 		env = make(map[string]string, len(r.Env))
@@ -328,12 +373,7 @@ func (j *job) backendJob() sdk.Job {
 			env[k] = v.Reveal()
 		}
 	}
-	return sdk.Job{
-		ID:         j.id,
-		Kind:       j.kind,
-		Repository: sdk.Repository{URL: r.URL, Password: r.Password.Reveal(), Env: env},
-		Args:       j.args,
-	}
+	return sdk.Repository{URL: r.URL, Password: r.Password.Reveal(), Env: env}
 }
 
 // emit takes the backend's events, in order, and writes them to the spool.
@@ -342,6 +382,9 @@ func (j *job) backendJob() sdk.Job {
 // is written only once the server has acknowledged the previous one, and
 // dropped otherwise (the next one comes within a second).
 func (j *job) emit(ev sdk.Event) error {
+	if ev.Kind() == sdk.EventData {
+		return j.sendData(ev.Data.Bytes)
+	}
 	if ev.Kind() == sdk.EventLog {
 		j.emitMu.Lock()
 		defer j.emitMu.Unlock()

@@ -146,9 +146,23 @@ func (r scheduleRunner) Run(ctx context.Context, sj scheduler.Job) (scheduler.Ou
 		return scheduler.Outcome{}, fmt.Errorf("record the job: %w", err)
 	}
 	log := a.log.Named("job").With("job_id", sj.ID, "kind", sj.Kind, "repository", repoLabel(sj.Repository), "schedule_id", sj.ScheduleID)
-	a.start(wire.JobDispatch{JobID: sj.ID, Kind: sj.Kind, Repository: sj.Repository, Params: sj.Params}, kind, args, log)
+	a.start(wire.JobDispatch{
+		JobID: sj.ID, Kind: sj.Kind, Repository: sj.Repository, ToRepository: sj.ToRepository, Params: sj.Params,
+		ScheduleID: sj.ScheduleID, PreHook: sj.PreHook, PostHook: sj.PostHook,
+	}, kind, args, log)
 	f := <-run.done
-	return scheduler.Outcome{Status: f.Status, ExitCode: f.ExitCode, Error: f.Error}, nil
+	return scheduler.Outcome{Status: f.Status, ExitCode: f.ExitCode, Error: f.Error, SnapshotID: summarySnapshot(f.Summary)}, nil
+}
+
+// summarySnapshot is the snapshot id a job's summary names ("" for none).
+func summarySnapshot(summary json.RawMessage) string {
+	var s struct {
+		SnapshotID string `json:"snapshot_id"`
+	}
+	if len(summary) == 0 || json.Unmarshal(summary, &s) != nil {
+		return ""
+	}
+	return s.SnapshotID
 }
 
 // Skip records a run that did not run: a job that is skipped at once,

@@ -25,6 +25,7 @@ func (a *Agent) session(ctx context.Context, b *wire.Backoff) error {
 		wire.TypeJobDispatch:   a.handleDispatch,
 		wire.TypeJobCancel:     a.handleCancel,
 		wire.TypeJobEventAck:   a.handleAck,
+		wire.TypeJobDataAck:    a.handleDataAck,
 		wire.TypeSchedulesSync: a.handleSchedules,
 	}
 	c, err := wire.Dial(ctx, a.connectURL, a.cfg.Credential, wire.DialOptions{

@@ -11,7 +11,9 @@
 // handed to the Runner, which runs it through the same path as a job the
 // server dispatched: spooled, reported with (job_id, seq), delivered when
 // the server is reachable. After a successful run of a schedule with a
-// retention policy a forget job of the same schedule follows.
+// secondary repository a copy job of the same schedule copies the new
+// snapshot there; after a successful run of a schedule with a retention
+// policy a forget job of the same schedule follows.
 //
 // Rules:
 //   - A run missed while the agent was not running (or the host slept)
@@ -48,6 +50,7 @@ const (
 const (
 	statusRunning = "running"
 	kindForget    = "forget"
+	kindCopy      = "copy"
 )
 
 // ErrNotRunning is what a Runner returns when it takes no new jobs (the
@@ -62,6 +65,11 @@ type Job struct {
 	// Kind is the schedule's kind (backup), or forget for the follow-up.
 	Kind       string
 	Repository wire.Repository
+	// ToRepository is a copy job's destination (the schedule's CopyTo).
+	ToRepository *wire.Repository
+	// PreHook and PostHook run around the schedule's own runs (not its
+	// copy or forget).
+	PreHook, PostHook *wire.Hook
 	// Params are the job's params as job_dispatch carries them.
 	Params json.RawMessage
 }
@@ -72,6 +80,8 @@ type Outcome struct {
 	Status   string
 	ExitCode int
 	Error    string
+	// SnapshotID is the snapshot a successful backup made.
+	SnapshotID string
 }
 
 // Runner runs the scheduler's jobs; agent/runner implements it with the
@@ -376,7 +386,10 @@ func (s *Scheduler) fire(ctx context.Context, e *entry, now time.Time) {
 	missed := e.missed || now.Sub(e.fire.Next) > s.opts.LateAfter
 	e.missed = false
 	s.plan(e, now)
-	job := Job{ID: s.opts.NewID(), ScheduleID: sc.ID, Kind: sc.Kind, Repository: sc.Repository, Params: sc.Params}
+	job := Job{
+		ID: s.opts.NewID(), ScheduleID: sc.ID, Kind: sc.Kind, Repository: sc.Repository, Params: sc.Params,
+		PreHook: sc.PreHook, PostHook: sc.PostHook,
+	}
 	log := s.log.With("schedule_id", sc.ID, "schedule", sc.Name, "job_id", job.ID)
 	e.fire.LastFire, e.fire.LastJobID = now, job.ID
 
@@ -415,10 +428,15 @@ func (s *Scheduler) saveFire(e *entry) {
 	}
 }
 
-// runChain runs a fired job and, after a success, the schedule's forget.
+// runChain runs a fired job and, after a success, the schedule's copy to
+// its secondary repository and its forget.
 func (s *Scheduler) runChain(ctx context.Context, sc wire.Schedule, job Job, log hclog.Logger) {
 	defer s.runs.Done()
-	status := s.runOne(ctx, job, log)
+	out := s.runOne(ctx, job, log)
+	status := out.Status
+	if status == wire.StatusSucceeded && sc.CopyTo != nil {
+		s.runCopy(ctx, sc, out.SnapshotID, log)
+	}
 	if status == wire.StatusSucceeded && len(sc.Forget) > 0 {
 		forget := Job{ID: s.opts.NewID(), ScheduleID: sc.ID, Kind: kindForget, Repository: sc.Repository, Params: sc.Forget}
 		flog := log.With("forget_job_id", forget.ID)
@@ -442,18 +460,41 @@ func (s *Scheduler) runChain(ctx context.Context, sc wire.Schedule, job Job, log
 	s.mu.Unlock()
 }
 
-// runOne runs one job and returns its status.
-func (s *Scheduler) runOne(ctx context.Context, job Job, log hclog.Logger) string {
+// runCopy copies the snapshot a run made to the schedule's secondary
+// repository, as a copy job of the schedule. Its outcome does not change
+// the run's: the backup is made either way, and the copy's job says how it
+// went.
+func (s *Scheduler) runCopy(ctx context.Context, sc wire.Schedule, snapshotID string, log hclog.Logger) {
+	params, _ := json.Marshal(map[string][]string{"snapshots": {snapshotID}})
+	cp := Job{
+		ID: s.opts.NewID(), ScheduleID: sc.ID, Kind: kindCopy,
+		Repository: sc.Repository, ToRepository: sc.CopyTo, Params: params,
+	}
+	clog := log.With("copy_job_id", cp.ID)
+	switch {
+	case snapshotID == "":
+		s.skip(cp, "the backup reported no snapshot id, so there is nothing to copy to the secondary repository", clog)
+	case ctx.Err() != nil:
+		s.skip(cp, "the agent shut down before the copy to the secondary repository could run", clog)
+	case !s.has(sc.ID):
+		clog.Info("the schedule was removed; its copy does not run")
+	default:
+		s.runOne(ctx, cp, clog)
+	}
+}
+
+// runOne runs one job and returns how it ended.
+func (s *Scheduler) runOne(ctx context.Context, job Job, log hclog.Logger) Outcome {
 	out, err := s.opts.Runner.Run(ctx, job)
 	switch {
 	case errors.Is(err, ErrNotRunning):
 		log.Warn("the agent is shutting down; the run did not start", "kind", job.Kind)
-		return wire.StatusCancelled
+		return Outcome{Status: wire.StatusCancelled}
 	case err != nil:
 		log.Error("the run could not be started", "kind", job.Kind, "error", err)
-		return wire.StatusFailed
+		return Outcome{Status: wire.StatusFailed}
 	}
-	return out.Status
+	return out
 }
 
 func (s *Scheduler) skip(job Job, reason string, log hclog.Logger) {

@@ -6,8 +6,10 @@
 //
 // Nothing here blocks the code that reports events: JobEnded and
 // HostChanged hand their event to the engine's own goroutine and return at
-// once (a full queue drops the event and logs it), and every channel has
-// its own bounded delivery queue and worker, so a slow or failing channel
+// once (a full queue drops the event and logs it; the store keeps each job
+// end unevaluated until the engine has seen it, so a dropped one, or one a
+// stopped server never saw, is evaluated at the next check or start), and
+// every channel has its own bounded delivery queue and worker, so a slow or failing channel
 // delays neither job processing nor the other channels. A channel that
 // fails to deliver, or whose plugin crashes, raises a plugin_failing alert
 // delivered through the rule's other channels.
@@ -43,6 +45,11 @@ const (
 	DefaultMaxBackoff     = 30 * time.Second
 	DefaultAttemptTimeout = 30 * time.Second
 	DefaultQueueSize      = 256
+	// DefaultPluginResetAfter is how long a channel's plugin that was
+	// given up on stays down before the engine resets it; each further
+	// give-up doubles it, up to MaxPluginResetAfter.
+	DefaultPluginResetAfter = time.Minute
+	MaxPluginResetAfter     = time.Hour
 	// eventQueueSize bounds the job ends and other events waiting for the
 	// engine's goroutine.
 	eventQueueSize = 4096
@@ -63,6 +70,13 @@ type Store interface {
 	ActiveHosts(ctx context.Context) ([]store.Host, error)
 	BackupFreshnesses(ctx context.Context) ([]store.BackupFreshness, error)
 	RepositoryNames(ctx context.Context) (map[string]string, error)
+	HostSchedules(ctx context.Context, hostID string) ([]store.Schedule, error)
+	SetRepositoryLocked(ctx context.Context, l store.RepositoryLock, now time.Time) error
+	ClearRepositoryLock(ctx context.Context, repoID string, now time.Time) (bool, error)
+	LockedRepositories(ctx context.Context) ([]store.RepositoryLock, error)
+	PendingAlertJobs(ctx context.Context, limit int) ([]string, error)
+	JobAlertsDone(ctx context.Context, id string) (bool, error)
+	MarkJobAlertsDone(ctx context.Context, id string) error
 
 	EnabledAlertRules(ctx context.Context) ([]store.AlertRule, error)
 	CreateAlert(ctx context.Context, a store.Alert) error
@@ -94,6 +108,9 @@ type ChannelHealth interface {
 	// Probe checks that the channel's running plugin process is still
 	// there; a process that died is noticed (and restarted) by it.
 	Probe(ctx context.Context, name string) error
+	// Reset clears the failed state of the channel's plugin, given up on
+	// after too many crashes, so that its next call starts it afresh.
+	Reset(name string) error
 }
 
 // ChannelStatus is the state of one channel's plugin instance.
@@ -144,6 +161,11 @@ type Options struct {
 	AttemptTimeout time.Duration
 	// QueueSize bounds each channel's delivery queue.
 	QueueSize int
+	// PluginResetAfter is how long a channel's plugin that the plugin
+	// host gave up on (it crashed too often) stays down before the engine
+	// resets it and starts it again; it doubles with every give-up in a
+	// row, up to MaxPluginResetAfter (or itself, if larger).
+	PluginResetAfter time.Duration
 	// OnDelivered, if set, is told of every delivery's outcome (on the
 	// channel's worker goroutine); tests and benchmarks use it.
 	OnDelivered func(Delivery)
@@ -165,6 +187,7 @@ func (o Options) withDefaults() Options {
 	def(&o.RetryBackoff, DefaultRetryBackoff)
 	def(&o.MaxBackoff, DefaultMaxBackoff)
 	def(&o.AttemptTimeout, DefaultAttemptTimeout)
+	def(&o.PluginResetAfter, DefaultPluginResetAfter)
 	switch {
 	case o.Retries == 0:
 		o.Retries = DefaultRetries
@@ -288,6 +311,7 @@ func (e *Engine) Dropped() int64 { return e.dropped.Load() }
 func (e *Engine) run() {
 	t := time.NewTicker(e.opts.EvaluateEvery)
 	defer t.Stop()
+	e.catchUp(e.ctx)
 	e.evaluateState(e.ctx)
 	for {
 		select {
@@ -302,6 +326,7 @@ func (e *Engine) run() {
 		case obs := <-e.plugins:
 			e.onPluginObservation(e.ctx, obs)
 		case <-t.C:
+			e.catchUp(e.ctx)
 			e.evaluateState(e.ctx)
 		}
 	}

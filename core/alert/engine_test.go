@@ -443,6 +443,8 @@ func (f *fakeHealth) ChannelStatus(name string) (ChannelStatus, bool) {
 	return st, ok
 }
 
+func (f *fakeHealth) Reset(string) error { return nil }
+
 func (f *fakeHealth) Probe(_ context.Context, name string) error {
 	f.mu.Lock()
 	f.probed = append(f.probed, name)

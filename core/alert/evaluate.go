@@ -31,6 +31,9 @@ func staleFingerprint(hostID, repoID string) string {
 // for the same job kind, host and repository (and a succeeded backup
 // settles backup_stale at once).
 func (e *Engine) onJobEnd(ctx context.Context, je jobEnd) {
+	if done, err := e.store.JobAlertsDone(ctx, je.id); err == nil && done {
+		return // evaluated already, by catchUp
+	}
 	j, err := e.store.GetJob(ctx, je.id)
 	if err != nil {
 		if ctx.Err() == nil {
@@ -38,12 +41,30 @@ func (e *Engine) onJobEnd(ctx context.Context, je jobEnd) {
 		}
 		return
 	}
-	if j.Status != store.JobFailed && j.Status != store.JobSucceeded {
+	switch j.Status {
+	case store.JobFailed, store.JobSucceeded:
+	case store.JobCancelled, store.JobSkipped:
+		e.markDone(ctx, j.ID)
 		return
+	default:
+		return // not ended
 	}
+	// Marked once every rule has seen the job: a server that stops before
+	// evaluates it at its next start (catchUp).
+	defer e.markDone(ctx, j.ID)
+	when := je.at
+	if j.FinishedAt != nil {
+		when = *j.FinishedAt
+	}
+	lockChanged := e.trackLock(ctx, j, when)
 	rules := e.rules(ctx)
 	if len(rules) == 0 {
 		return
+	}
+	if lockChanged {
+		if locked := rulesOn(rules, rule.RepoLocked); len(locked) > 0 {
+			e.evaluateLocks(ctx, locked)
+		}
 	}
 	h, err := e.store.GetHost(ctx, j.HostID)
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
@@ -55,10 +76,6 @@ func (e *Engine) onJobEnd(ctx context.Context, je jobEnd) {
 		if repo, err := e.store.GetRepository(ctx, j.RepositoryID); err == nil {
 			repoName = repo.Name
 		}
-	}
-	when := je.at
-	if j.FinishedAt != nil {
-		when = *j.FinishedAt
 	}
 	failed := j.Status == store.JobFailed
 	settleStale := false
@@ -103,8 +120,8 @@ func (e *Engine) onJobEnd(ctx context.Context, je jobEnd) {
 	}
 }
 
-// evaluateState checks the conditions that hold over time: host_offline
-// and backup_stale.
+// evaluateState checks the conditions that hold over time: host_offline,
+// backup_stale and repo_locked.
 func (e *Engine) evaluateState(ctx context.Context) {
 	rules := e.rules(ctx)
 	offline := rulesOn(rules, rule.HostOffline)
@@ -115,6 +132,9 @@ func (e *Engine) evaluateState(ctx context.Context) {
 	}
 	if stale := rulesOn(rules, rule.BackupStale); len(stale) > 0 {
 		e.evaluateStale(ctx, stale)
+	}
+	if locked := rulesOn(rules, rule.RepoLocked); len(locked) > 0 {
+		e.evaluateLocks(ctx, locked)
 	}
 }
 
@@ -221,13 +241,22 @@ func (e *Engine) evaluateStale(ctx context.Context, rules []activeRule) {
 		reposOf[f.HostID] = append(reposOf[f.HostID], f.RepositoryID)
 	}
 	now := e.now()
+	scheds := e.backupSchedules(ctx, rules, hosts)
 	for _, r := range rules {
 		active := map[string]firing{}
+		limits := map[string]time.Duration{}
 		for _, h := range hosts {
 			if !r.matchHost(h) {
 				continue
 			}
 			repos := reposOf[h.ID]
+			if r.spec.Intervals > 0 {
+				for repo := range scheds[h.ID] {
+					if !slices.Contains(repos, repo) {
+						repos = append(repos, repo)
+					}
+				}
+			}
 			if len(r.spec.Repositories) > 0 {
 				repos = nil
 				for _, ref := range r.spec.Repositories {
@@ -246,22 +275,39 @@ func (e *Engine) evaluateStale(ctx context.Context, rules []activeRule) {
 				if r.createdAt.After(ref) {
 					ref = r.createdAt
 				}
+				limit, sched := r.spec.MaxAge, scheduleBar{}
+				if r.spec.Intervals > 0 {
+					if b, ok := scheds[h.ID][repo]; ok {
+						sched = b
+						limit = time.Duration(r.spec.Intervals) * b.interval
+						if b.since.After(ref) {
+							ref = b.since
+						}
+					}
+				}
+				if limit <= 0 {
+					continue // no schedule to measure by, and no fixed age
+				}
 				if lastOK != nil {
 					ref = *lastOK
 				}
 				age := now.Sub(ref)
-				if age < r.spec.MaxAge {
+				if age < limit {
 					continue
 				}
 				sev := notify.SeverityWarning
-				if age >= 2*r.spec.MaxAge {
+				if age >= 2*limit {
 					sev = notify.SeverityCritical
 				}
-				title, body := staleText(h.Name, names[repo], lastOK, age, r.spec.MaxAge)
+				title, body := staleText(h.Name, names[repo], lastOK, age, limit)
+				if sched.interval > 0 {
+					body += fmt.Sprintf(" That is %d × the interval of schedule %s (%s).", r.spec.Intervals, sched.name, roundAge(sched.interval))
+				}
 				fp := staleFingerprint(h.ID, repo)
+				limits[fp] = limit
 				active[fp] = firing{
 					fingerprint: fp, severity: sev, hostID: h.ID, hostName: h.Name, repoID: repo,
-					title: title, body: body, at: now, when: ref.Add(r.spec.MaxAge),
+					title: title, body: body, at: now, when: ref.Add(limit),
 				}
 			}
 		}
@@ -270,10 +316,10 @@ func (e *Engine) evaluateStale(ctx context.Context, rules []activeRule) {
 			if a.RepositoryName != "" {
 				to = " to " + a.RepositoryName
 			}
-			if l := last[pair{a.HostID, a.RepositoryID}]; l != nil && now.Sub(*l) < r.spec.MaxAge {
+			if l := last[pair{a.HostID, a.RepositoryID}]; l != nil && (!l.Before(a.CreatedAt) || now.Sub(*l) < r.spec.MaxAge) {
 				return fmt.Sprintf("A backup of host %s%s succeeded at %s.", a.HostName, to, l.UTC().Format(time.RFC3339))
 			}
-			return fmt.Sprintf("Host %s%s is no longer watched by rule %s (the host, the repository or the rule changed).", a.HostName, to, r.spec.Name)
+			return fmt.Sprintf("Host %s%s is no longer watched by rule %s (the host, the repository, its schedule or the rule changed).", a.HostName, to, r.spec.Name)
 		})
 	}
 }

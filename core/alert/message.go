@@ -18,6 +18,7 @@ import (
 const (
 	EventCheckFailed   = "check_failed"
 	EventPluginFailing = "plugin_failing"
+	EventRepoLocked    = "repo_locked"
 )
 
 // maxDetail caps a job's or a plugin's error text in an alert.
@@ -67,6 +68,8 @@ func eventOf(c rule.Condition) string {
 		return notify.EventHostOffline
 	case rule.PluginFailing:
 		return EventPluginFailing
+	case rule.RepoLocked:
+		return EventRepoLocked
 	}
 	return string(c)
 }

@@ -38,6 +38,7 @@ func (e *Engine) watchPlugins() {
 			restarts[name] = st.Restarts
 		}
 	}
+	resets := newResetter(e.opts.PluginResetAfter)
 	t := time.NewTicker(e.opts.EvaluateEvery)
 	defer t.Stop()
 	for {
@@ -50,6 +51,9 @@ func (e *Engine) watchPlugins() {
 			st, ok := h.ChannelStatus(name)
 			if !ok {
 				continue
+			}
+			if resets.due(name, st, time.Now()) {
+				st = e.resetPlugin(name, st)
 			}
 			if st.State == pluginRunning {
 				ctx, cancel := context.WithTimeout(e.ctx, probeTimeout)
@@ -149,4 +153,66 @@ func (e *Engine) evaluateChannel(ctx context.Context, name string, at time.Time,
 			event: event, at: at, when: at, exclude: name,
 		}, nil)
 	}
+}
+
+// resetter decides when a channel's plugin that was given up on is reset:
+// PluginResetAfter after the give-up was first seen, doubling for every
+// give-up that follows a reset without a healthy check in between.
+type resetter struct {
+	base, limit time.Duration
+	failedAt    map[string]time.Time     // channel → when it was seen failed
+	wait        map[string]time.Duration // channel → its current back-off
+}
+
+func newResetter(base time.Duration) *resetter {
+	return &resetter{base: base, limit: max(base, MaxPluginResetAfter), failedAt: map[string]time.Time{}, wait: map[string]time.Duration{}}
+}
+
+// due records a check of the channel's plugin and reports whether it is
+// time to reset it.
+func (r *resetter) due(name string, st ChannelStatus, now time.Time) bool {
+	if st.State != pluginFailed {
+		delete(r.failedAt, name)
+		if st.State == pluginRunning {
+			delete(r.wait, name) // healthy again: the next give-up waits the base time
+		}
+		return false
+	}
+	since, seen := r.failedAt[name]
+	if !seen {
+		r.failedAt[name] = now
+		return false
+	}
+	wait := r.wait[name]
+	if wait == 0 {
+		wait = r.base
+	}
+	if now.Sub(since) < wait {
+		return false
+	}
+	delete(r.failedAt, name)
+	r.wait[name] = min(2*wait, r.limit)
+	return true
+}
+
+// resetPlugin resets a channel's plugin the plugin host gave up on and
+// starts it with a probe; it returns the plugin's status afterwards.
+func (e *Engine) resetPlugin(name string, st ChannelStatus) ChannelStatus {
+	h := e.opts.Health
+	e.log.Warn("resetting a channel's plugin that was given up on after too many crashes", "channel", name, "plugin", st.Plugin,
+		"error", scrub(st.LastError))
+	if err := h.Reset(name); err != nil {
+		e.log.Error("resetting a channel's plugin failed", "channel", name, "error", err)
+		return st
+	}
+	ctx, cancel := context.WithTimeout(e.ctx, probeTimeout)
+	err := h.Probe(ctx, name)
+	cancel()
+	if err != nil && e.ctx.Err() == nil {
+		e.log.Warn("a channel's plugin did not start after its reset", "channel", name, "error", err)
+	}
+	if now, ok := h.ChannelStatus(name); ok {
+		return now
+	}
+	return st
 }

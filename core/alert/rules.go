@@ -22,6 +22,7 @@ type params struct {
 	Repositories []string `json:"repositories,omitempty"`
 	MaxAge       string   `json:"max_age,omitempty"`
 	After        string   `json:"after,omitempty"`
+	Intervals    int      `json:"intervals,omitempty"`
 }
 
 // ToStore makes the store row of a rule. id and now are used as given.
@@ -29,8 +30,9 @@ func ToStore(s rule.Spec, id string, now time.Time) store.AlertRule {
 	p := params{Kinds: s.Kinds, Hosts: s.Hosts, Tags: s.Tags, Repositories: s.Repositories}
 	if s.On == rule.BackupStale {
 		p.MaxAge = rule.FormatDuration(s.MaxAge)
+		p.Intervals = s.Intervals
 	}
-	if s.On == rule.HostOffline {
+	if s.On == rule.HostOffline || s.On == rule.RepoLocked {
 		p.After = rule.FormatDuration(s.After)
 	}
 	raw, _ := json.Marshal(p) // strings and lists always marshal
@@ -54,6 +56,7 @@ func FromStore(r store.AlertRule) (rule.Spec, error) {
 		Name: r.Name, On: r.Event, Channels: r.Channels, MinSeverity: r.MinSeverity,
 		RepeatInterval: rule.FormatDuration(r.Repeat), Enabled: &enabled,
 		Kinds: p.Kinds, Hosts: p.Hosts, Tags: p.Tags, Repositories: p.Repositories, MaxAge: p.MaxAge, After: p.After,
+		Intervals: p.Intervals,
 	})
 	if err != nil {
 		return rule.Spec{}, fmt.Errorf("alert rule %q: %w", r.Name, err)

@@ -60,6 +60,7 @@ type alertRuleJSON struct {
 	Repositories   []string  `json:"repositories"`
 	MaxAge         string    `json:"max_age,omitempty"`
 	After          string    `json:"after,omitempty"`
+	Intervals      int       `json:"intervals,omitempty"`
 	ManagedBy      string    `json:"managed_by"`
 	CreatedAt      time.Time `json:"created_at"`
 	UpdatedAt      time.Time `json:"updated_at"`
@@ -75,8 +76,9 @@ func toAlertRuleJSON(r store.AlertRule) alertRuleJSON {
 		out.Kinds, out.Hosts, out.Tags, out.Repositories = nonNilStrings(s.Kinds), nonNilStrings(s.Hosts), nonNilStrings(s.Tags), nonNilStrings(s.Repositories)
 		if s.On == rule.BackupStale {
 			out.MaxAge = rule.FormatDuration(s.MaxAge)
+			out.Intervals = s.Intervals
 		}
-		if s.On == rule.HostOffline {
+		if s.On == rule.HostOffline || s.On == rule.RepoLocked {
 			out.After = rule.FormatDuration(s.After)
 		}
 	}
@@ -166,6 +168,7 @@ type createAlertRuleRequest struct {
 	Repositories   []string `json:"repositories"`
 	MaxAge         string   `json:"max_age"`
 	After          string   `json:"after"`
+	Intervals      int      `json:"intervals"`
 }
 
 func (a *API) createAlertRule(w http.ResponseWriter, r *http.Request) error {
@@ -178,7 +181,7 @@ func (a *API) createAlertRule(w http.ResponseWriter, r *http.Request) error {
 	spec, err := rule.Parse(rule.Input{
 		Name: req.Name, On: req.On, Channels: req.Channels, MinSeverity: req.MinSeverity, RepeatInterval: req.RepeatInterval,
 		Enabled: req.Enabled, Kinds: req.Kinds, Hosts: req.Hosts, Tags: req.Tags, Repositories: req.Repositories,
-		MaxAge: req.MaxAge, After: req.After,
+		MaxAge: req.MaxAge, After: req.After, Intervals: req.Intervals,
 	})
 	if err != nil {
 		return ruleError(err)
@@ -215,6 +218,7 @@ type updateAlertRuleRequest struct {
 	Repositories   *[]string `json:"repositories"`
 	MaxAge         *string   `json:"max_age"`
 	After          *string   `json:"after"`
+	Intervals      *int      `json:"intervals"`
 }
 
 func (req updateAlertRuleRequest) apply(in *rule.Input) []string {
@@ -242,6 +246,10 @@ func (req updateAlertRuleRequest) apply(in *rule.Input) []string {
 	setList(rule.FieldRepositories, &in.Repositories, req.Repositories)
 	set(rule.FieldMaxAge, &in.MaxAge, req.MaxAge)
 	set(rule.FieldAfter, &in.After, req.After)
+	if req.Intervals != nil {
+		in.Intervals = *req.Intervals
+		changed = append(changed, rule.FieldIntervals)
+	}
 	if req.Enabled != nil {
 		in.Enabled = req.Enabled
 		changed = append(changed, "enabled")

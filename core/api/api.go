@@ -50,6 +50,7 @@ type Store interface {
 	JobStore
 	ScheduleStore
 	AlertStore
+	DiffStore
 }
 
 // Options configure the API.
@@ -91,6 +92,12 @@ type Options struct {
 	// and live job events (core/hub). Nil: the agent endpoint answers 503
 	// and jobs stay queued.
 	Agents Agents
+	// Browse is the snapshot browser's listing cache (core/browse); nil:
+	// its endpoints answer 501.
+	Browse Browser
+	// DownloadLimit caps one snapshot download in bytes (dump.go); 0:
+	// config.DefaultDownloadLimitMiB.
+	DownloadLimit int64
 }
 
 // API serves /api/v1 and the health endpoints.
@@ -195,7 +202,8 @@ func (a *API) routes() []route {
 	var all []route
 	for _, area := range [][]route{
 		a.accountRoutes(), a.hostRoutes(), a.repositoryRoutes(), a.pluginRoutes(),
-		a.agentRoutes(), a.jobRoutes(), a.snapshotRoutes(), a.scheduleRoutes(), a.alertRoutes(),
+		a.agentRoutes(), a.jobRoutes(), a.snapshotRoutes(), a.snapshotTreeRoutes(), a.scheduleRoutes(), a.hookRoutes(), a.scheduleRunRoutes(), a.alertRoutes(), a.diffRoutes(),
+		a.restoreRoutes(), a.dumpRoutes(),
 	} {
 		all = append(all, area...)
 	}

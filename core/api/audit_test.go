@@ -35,7 +35,9 @@ func TestEveryStateChangeIsAudited(t *testing.T) {
 	hostSecrets = append(hostSecrets, driveRepositoryRoutes(e, root)...)
 	hostSecrets = append(hostSecrets, drivePluginRoutes(e, root)...)
 	hostSecrets = append(hostSecrets, driveJobRoutes(e, root)...)
+	hostSecrets = append(hostSecrets, driveRestoreRoutes(e, root)...)
 	hostSecrets = append(hostSecrets, driveScheduleRoutes(e, root)...)
+	hostSecrets = append(hostSecrets, driveScheduleRunRoutes(e, root)...)
 	hostSecrets = append(hostSecrets, driveAlertRoutes(e, root)...)
 	hostSecrets = append(hostSecrets, driveAccountRoutes(e, root)...)
 

@@ -190,11 +190,16 @@ type retentionParams struct {
 // jobParams are a job's parameters as job_dispatch carries them to the
 // agent: the backend's Args (sdk/backend) as JSON. docs/jobs.md lists them.
 type jobParams struct {
-	Paths            []string         `json:"paths,omitempty"`
-	Excludes         []string         `json:"excludes,omitempty"`
-	Tags             []string         `json:"tags,omitempty"`
-	Host             string           `json:"host,omitempty"`
-	Snapshots        []string         `json:"snapshots,omitempty"`
+	Paths     []string `json:"paths,omitempty"`
+	Excludes  []string `json:"excludes,omitempty"`
+	Tags      []string `json:"tags,omitempty"`
+	Host      string   `json:"host,omitempty"`
+	Snapshots []string `json:"snapshots,omitempty"`
+	// Target and Includes are a restore's (restore.go): the directory it
+	// writes into ("/" is the original location) and the snapshot paths
+	// it restores.
+	Target           string           `json:"target,omitempty"`
+	Includes         []string         `json:"includes,omitempty"`
 	Retention        *retentionParams `json:"retention,omitempty"`
 	LimitUploadKiB   int64            `json:"limit_upload_kib,omitempty"`
 	LimitDownloadKiB int64            `json:"limit_download_kib,omitempty"`
@@ -266,7 +271,7 @@ func checkParams(kind string, p jobParams) error {
 	bad := func(format string, args ...any) error {
 		return errorf(http.StatusBadRequest, "bad_params", format, args...)
 	}
-	for name, list := range map[string][]string{"paths": p.Paths, "excludes": p.Excludes, "tags": p.Tags, "snapshots": p.Snapshots} {
+	for name, list := range map[string][]string{"paths": p.Paths, "excludes": p.Excludes, "tags": p.Tags, "snapshots": p.Snapshots, "includes": p.Includes} {
 		if len(list) > maxJobListItems {
 			return bad("%s: at most %d entries", name, maxJobListItems)
 		}
@@ -303,6 +308,9 @@ func checkParams(kind string, p jobParams) error {
 	if p.ReadDataSubset != "" && kind != "check" {
 		return bad("read_data_subset is for check jobs only")
 	}
+	if (p.Target != "" || len(p.Includes) > 0) && kind != "restore" {
+		return bad("target and includes are for restore jobs only (POST /api/v1/hosts/{id}/restore)")
+	}
 	switch kind {
 	case "backup":
 		if len(p.Paths) == 0 {
@@ -312,6 +320,10 @@ func checkParams(kind string, p jobParams) error {
 			if !absolutePath(path) {
 				return bad("backup path %q is not absolute; give absolute paths such as /etc or C:\\Users", truncateText(path, 200))
 			}
+		}
+	case "restore":
+		if len(p.Snapshots) != 1 {
+			return bad("snapshot: a restore restores exactly one snapshot")
 		}
 	case "ls":
 		if len(p.Snapshots) != 1 {

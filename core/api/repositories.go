@@ -43,6 +43,8 @@ type repositoryJSON struct {
 	ManagedBy   string    `json:"managed_by"`
 	CreatedAt   time.Time `json:"created_at"`
 	UpdatedAt   time.Time `json:"updated_at"`
+
+	repositoryCareJSON // repository_care.go: sizes, snapshot count, last check
 }
 
 func toRepositoryJSON(r repos.Repository) repositoryJSON {
@@ -101,7 +103,9 @@ func (h *repositoryAPI) list(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return repositoryError(err, "")
 	}
-	writePage(w, rows, limit, func(repo repos.Repository) string { return repo.Name }, toRepositoryJSON)
+	writePage(w, rows, limit, func(repo repos.Repository) string { return repo.Name }, func(repo repos.Repository) repositoryJSON {
+		return h.withCare(r.Context(), toRepositoryJSON(repo))
+	})
 	return nil
 }
 
@@ -110,7 +114,7 @@ func (h *repositoryAPI) show(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, toRepositoryJSON(repo))
+	writeJSON(w, http.StatusOK, h.withCare(r.Context(), toRepositoryJSON(repo)))
 	return nil
 }
 
@@ -120,6 +124,9 @@ type createRepositoryRequest struct {
 	Password    string            `json:"password"`
 	Env         map[string]string `json:"env"`
 	Description string            `json:"description"`
+	// AdminPassword is the optional non-append-only key for prune
+	// (repo_admin.go), write-only like Password.
+	AdminPassword *string `json:"admin_password"`
 }
 
 func (h *repositoryAPI) create(w http.ResponseWriter, r *http.Request) error {
@@ -129,6 +136,9 @@ func (h *repositoryAPI) create(w http.ResponseWriter, r *http.Request) error {
 	}
 	st := state(r)
 	st.detail = map[string]any{"name": req.Name}
+	if err := checkAdminPassword(req.AdminPassword); err != nil {
+		return err
+	}
 	repo, err := h.svc.Create(r.Context(), repos.Spec{
 		Name: req.Name, URL: req.URL, Description: req.Description, Password: req.Password, Env: req.Env,
 	})
@@ -138,8 +148,11 @@ func (h *repositoryAPI) create(w http.ResponseWriter, r *http.Request) error {
 	setTarget(r, "repository", repo.ID)
 	st.detail["url"] = repo.URL
 	st.detail["env_keys"] = repo.EnvKeys
+	if err := h.setAdminPassword(r, repo.ID, req.AdminPassword, st.detail); err != nil {
+		return err
+	}
 	h.logger.Info("repository created", "repository_id", repo.ID, "name", repo.Name)
-	writeJSON(w, http.StatusCreated, toRepositoryJSON(repo))
+	writeJSON(w, http.StatusCreated, h.withCare(r.Context(), toRepositoryJSON(repo)))
 	return nil
 }
 
@@ -150,6 +163,8 @@ type updateRepositoryRequest struct {
 	Description *string            `json:"description"`
 	Password    *string            `json:"password"`
 	Env         *map[string]string `json:"env"`
+	// AdminPassword sets the admin key for prune; "" removes it.
+	AdminPassword *string `json:"admin_password"`
 }
 
 func (h *repositoryAPI) update(w http.ResponseWriter, r *http.Request) error {
@@ -167,6 +182,11 @@ func (h *repositoryAPI) update(w http.ResponseWriter, r *http.Request) error {
 	}
 	detail := map[string]any{"name": repo.Name}
 	state(r).detail = detail
+	if req.AdminPassword != nil && *req.AdminPassword != "" {
+		if err := checkAdminPassword(req.AdminPassword); err != nil {
+			return err
+		}
+	}
 	updated, err := h.svc.Update(r.Context(), repo.ID, p)
 	if err != nil {
 		return repositoryError(err, repo.Name)
@@ -184,8 +204,11 @@ func (h *repositoryAPI) update(w http.ResponseWriter, r *http.Request) error {
 	if req.Env != nil {
 		detail["env_keys"] = repo.EnvKeys
 	}
+	if err := h.setAdminPassword(r, repo.ID, req.AdminPassword, detail); err != nil {
+		return err
+	}
 	h.logger.Info("repository updated", "repository_id", repo.ID, "name", repo.Name)
-	writeJSON(w, http.StatusOK, toRepositoryJSON(repo))
+	writeJSON(w, http.StatusOK, h.withCare(r.Context(), toRepositoryJSON(repo)))
 	return nil
 }
 

@@ -47,6 +47,16 @@ type scheduleRequest struct {
 	Retention        json.RawMessage `json:"retention"`
 	Prune            *bool           `json:"prune"`
 	Enabled          *bool           `json:"enabled"`
+	// CopyTo names the secondary repository (id or name) each successful
+	// backup's snapshot is copied to; "" removes it.
+	CopyTo *string `json:"copy_to"`
+	// Kind is backup (the default) or a maintenance kind: check, prune,
+	// forget, unlock, stats (schedule_kinds.go).
+	Kind           *string `json:"kind"`
+	ReadDataSubset *string `json:"read_data_subset"`
+	// PreHook and PostHook are admin-only (hooks.go): null removes one.
+	PreHook  json.RawMessage `json:"pre_hook"`
+	PostHook json.RawMessage `json:"post_hook"`
 }
 
 // problems collects what is wrong with a request, field by field.
@@ -97,6 +107,9 @@ func (a *API) applyScheduleRequest(r *http.Request, s *store.Schedule, req sched
 	} else if creating {
 		bad.add("repository", "is required: a repository's id or name")
 	}
+	if err := a.applyCopyTo(r, s, req, &bad); err != nil {
+		return err
+	}
 	setList := func(dst *[]string, src *[]string) {
 		if src != nil {
 			*dst = slices.Clone(*src)
@@ -123,6 +136,7 @@ func (a *API) applyScheduleRequest(r *http.Request, s *store.Schedule, req sched
 	if req.LimitDownloadKiB != nil {
 		s.LimitDownloadKiB = *req.LimitDownloadKiB
 	}
+	applyKind(s, req, &bad) // schedule_kinds.go
 	checkScheduleLists(s, &bad)
 	for field, v := range map[string]int64{"limit_upload_kib": s.LimitUploadKiB, "limit_download_kib": s.LimitDownloadKiB} {
 		if v < 0 || v > math.MaxInt32 {
@@ -134,7 +148,33 @@ func (a *API) applyScheduleRequest(r *http.Request, s *store.Schedule, req sched
 	if s.Prune && s.Retention.Empty() {
 		bad.add("prune", "prunes after the forget of a retention policy; set retention too")
 	}
+	checkKindFields(s, &bad) // schedule_kinds.go
 	return bad.err()
+}
+
+// applyCopyTo applies copy_to, the secondary repository: another
+// repository than the schedule's own.
+func (a *API) applyCopyTo(r *http.Request, s *store.Schedule, req scheduleRequest, bad *problems) error {
+	if req.CopyTo != nil {
+		ref := strings.TrimSpace(*req.CopyTo)
+		if ref == "" {
+			s.SecondaryRepositoryID = ""
+			return nil
+		}
+		repo, err := a.store.GetRepository(r.Context(), ref)
+		switch {
+		case errors.Is(err, store.ErrNotFound):
+			bad.add("copy_to", "no repository %q", truncateText(ref, 100))
+			return nil
+		case err != nil:
+			return err
+		}
+		s.SecondaryRepositoryID = repo.ID
+	}
+	if s.SecondaryRepositoryID != "" && s.SecondaryRepositoryID == s.RepositoryID {
+		bad.add("copy_to", "is the schedule's own repository; name a second repository to copy its snapshots to")
+	}
+	return nil
 }
 
 // applyTarget applies host and host_tag: exactly one names the hosts.
@@ -226,7 +266,7 @@ func checkScheduleLists(s *store.Schedule, bad *problems) {
 			}
 		}
 	}
-	if len(s.Paths) == 0 {
+	if len(s.Paths) == 0 && (s.Kind == "" || s.Kind == store.ScheduleBackup) {
 		bad.add("paths", "a backup needs at least one path")
 	}
 }
@@ -355,7 +395,8 @@ func applyRetention(s *store.Schedule, raw json.RawMessage, bad *problems) {
 // requirePruneRole refuses an operator who asks for a prune: it removes
 // data from the repository, as a run-now prune does.
 func requirePruneRole(r *http.Request, s store.Schedule, before *store.Schedule) error {
-	if !s.Prune || (before != nil && before.Prune) {
+	prunes := func(s *store.Schedule) bool { return s.Prune || s.Kind == store.SchedulePrune }
+	if !prunes(&s) || (before != nil && prunes(before) && before.Kind == s.Kind) {
 		return nil
 	}
 	who := state(r).who

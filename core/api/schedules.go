@@ -34,6 +34,9 @@ type ScheduleStore interface {
 	DeleteSchedule(ctx context.Context, id string) error
 	ScheduleHosts(ctx context.Context, s store.Schedule) ([]string, error)
 	ScheduleRunsOf(ctx context.Context, s store.Schedule, hostID string) (store.ScheduleRuns, error)
+	HookStore
+	RepoCareStore
+	RepoAdminStore
 }
 
 // SchedulePusher is the part of the agent hub that sends hosts their
@@ -117,6 +120,20 @@ type scheduleJSON struct {
 	NextRun          *time.Time       `json:"next_run"`
 	LastRun          *scheduleRunJSON `json:"last_run"`
 	LastSuccessAt    *time.Time       `json:"last_success_at"`
+	// CopyTo is the secondary repository's name (CopyToID its id), null
+	// without one.
+	CopyTo   *string `json:"copy_to"`
+	CopyToID *string `json:"copy_to_id"`
+	// Stale says the schedule's last success (or, before its first, its
+	// creation) is older than twice its interval.
+	Stale bool `json:"stale"`
+	// HasHooks says the schedule has hooks of its own; PreHook and
+	// PostHook show them, to admins only.
+	HasHooks bool `json:"has_hooks"`
+	// ReadDataSubset is a check schedule's --read-data-subset.
+	ReadDataSubset string    `json:"read_data_subset"`
+	PreHook        *hookJSON `json:"pre_hook,omitempty"`
+	PostHook       *hookJSON `json:"post_hook,omitempty"`
 }
 
 func emptyIfNil(v []string) []string {
@@ -136,12 +153,16 @@ func (n *names) schedule(s store.Schedule, hostID string) scheduleJSON {
 		Timezone: s.Timezone, Jitter: timing.FormatDuration(time.Duration(s.JitterSeconds) * time.Second),
 		JitterSeconds: s.JitterSeconds, CatchUp: s.CatchUp, LimitUploadKiB: s.LimitUploadKiB,
 		LimitDownloadKiB: s.LimitDownloadKiB, Prune: s.Prune, Enabled: s.Enabled, ManagedBy: s.ManagedBy,
-		CreatedAt: s.CreatedAt, UpdatedAt: s.UpdatedAt,
+		CreatedAt: s.CreatedAt, UpdatedAt: s.UpdatedAt, ReadDataSubset: s.ReadDataSubset,
 	}
 	if s.HostID != "" {
 		out.HostID, out.Host = &s.HostID, n.host(s.HostID)
 	} else {
 		out.HostTag = &s.HostTag
+	}
+	if id := s.SecondaryRepositoryID; id != "" {
+		name := n.repo(id)
+		out.CopyTo, out.CopyToID = &name, &id
 	}
 	if s.Cron != "" {
 		out.Cron = &s.Cron
@@ -167,6 +188,7 @@ func (n *names) schedule(s store.Schedule, hostID string) scheduleJSON {
 			out.LastRun = &scheduleRunJSON{JobID: j.ID, HostID: j.HostID, Status: j.Status, StartedAt: j.StartedAt, FinishedAt: j.FinishedAt, Error: j.Error}
 		}
 		out.LastSuccessAt = runs.LastSuccessAt
+		out.Stale = scheduleStale(s, runs.LastSuccessAt, n.a.now())
 	} else {
 		n.a.logger.Warn("reading a schedule's runs failed", "schedule_id", s.ID, "error", err)
 	}
@@ -192,14 +214,23 @@ func (a *API) createSchedule(w http.ResponseWriter, r *http.Request) error {
 	if err := requirePruneRole(r, s, nil); err != nil {
 		return err
 	}
+	pre, post, err := scheduleHookEdits(r, req)
+	if err != nil {
+		return err
+	}
 	setTarget(r, "schedule", s.ID)
 	state(r).detail = scheduleDetail(s)
 	if err := a.store.CreateSchedule(r.Context(), s); err != nil {
 		return scheduleStoreError(err, s.Name)
 	}
+	if err := a.saveScheduleHooks(r, &s, pre, post); err != nil {
+		return err
+	}
 	a.logger.Info("schedule created", "schedule_id", s.ID, "name", s.Name)
 	a.pushSchedules(r.Context(), s)
-	writeJSON(w, http.StatusCreated, a.newNames(r.Context()).schedule(s, ""))
+	out := a.newNames(r.Context()).schedule(s, "")
+	a.scheduleHooksOut(r, &out, s)
+	writeJSON(w, http.StatusCreated, out)
 	return nil
 }
 
@@ -225,7 +256,10 @@ func (a *API) defaultScheduleName(ctx context.Context, s store.Schedule) string 
 }
 
 func scheduleDetail(s store.Schedule) map[string]any {
-	d := map[string]any{"name": s.Name, "repository_id": s.RepositoryID, "paths": s.Paths, "enabled": s.Enabled}
+	d := map[string]any{"name": s.Name, "kind": s.Kind, "repository_id": s.RepositoryID, "paths": s.Paths, "enabled": s.Enabled}
+	if s.ReadDataSubset != "" {
+		d["read_data_subset"] = s.ReadDataSubset
+	}
 	if s.HostID != "" {
 		d["host_id"] = s.HostID
 	} else {
@@ -238,6 +272,9 @@ func scheduleDetail(s store.Schedule) map[string]any {
 	}
 	if !s.Retention.Empty() {
 		d["retention"], d["prune"] = s.Retention, s.Prune
+	}
+	if s.SecondaryRepositoryID != "" {
+		d["copy_to"] = s.SecondaryRepositoryID
 	}
 	return d
 }
@@ -271,7 +308,9 @@ func (a *API) showSchedule(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, a.newNames(r.Context()).schedule(s, ""))
+	out := a.newNames(r.Context()).schedule(s, "")
+	a.scheduleHooksOut(r, &out, s)
+	writeJSON(w, http.StatusOK, out)
 	return nil
 }
 
@@ -307,7 +346,11 @@ func (a *API) listSchedules(w http.ResponseWriter, r *http.Request) error {
 	}
 	n := a.newNames(r.Context())
 	writePage(w, scheds, limit, func(s store.Schedule) string { return s.Name },
-		func(s store.Schedule) scheduleJSON { return n.schedule(s, f.HostID) })
+		func(s store.Schedule) scheduleJSON {
+			out := n.schedule(s, f.HostID)
+			a.scheduleHooksOut(r, &out, s)
+			return out
+		})
 	return nil
 }
 
@@ -328,7 +371,11 @@ func (a *API) hostSchedules(w http.ResponseWriter, r *http.Request) error {
 	}
 	n := a.newNames(r.Context())
 	writePage(w, scheds, limit, func(s store.Schedule) string { return s.Name },
-		func(s store.Schedule) scheduleJSON { return n.schedule(s, h.ID) })
+		func(s store.Schedule) scheduleJSON {
+			out := n.schedule(s, h.ID)
+			a.scheduleHooksOut(r, &out, s)
+			return out
+		})
 	return nil
 }
 
@@ -352,6 +399,10 @@ func (a *API) updateSchedule(w http.ResponseWriter, r *http.Request) error {
 	if err := requirePruneRole(r, s, &before); err != nil {
 		return err
 	}
+	pre, post, err := scheduleHookEdits(r, req)
+	if err != nil {
+		return err
+	}
 	s.UpdatedAt = a.now()
 	state(r).detail = scheduleDetail(s)
 	if err := a.store.UpdateSchedule(r.Context(), s); err != nil {
@@ -362,9 +413,14 @@ func (a *API) updateSchedule(w http.ResponseWriter, r *http.Request) error {
 		}
 		return scheduleStoreError(err, s.Name)
 	}
+	if err := a.saveScheduleHooks(r, &s, pre, post); err != nil {
+		return err
+	}
 	a.logger.Info("schedule updated", "schedule_id", s.ID, "name", s.Name)
 	a.pushSchedules(r.Context(), before, s)
-	writeJSON(w, http.StatusOK, a.newNames(r.Context()).schedule(s, ""))
+	out := a.newNames(r.Context()).schedule(s, "")
+	a.scheduleHooksOut(r, &out, s)
+	writeJSON(w, http.StatusOK, out)
 	return nil
 }
 

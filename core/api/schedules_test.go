@@ -13,6 +13,7 @@ import (
 var scheduleMatrix = map[string]access{
 	"schedule.list": viewer, "schedule.show": viewer, "host.schedules": viewer,
 	"schedule.create": operator, "schedule.update": operator, "schedule.delete": operator,
+	"host.hooks.show": admin, "host.hooks.set": admin,
 }
 
 // scheduleSetup enrolls the hosts "web1" (tagged db) and "web2", adds the
@@ -52,6 +53,9 @@ func driveScheduleRoutes(e *env, admin string) []string {
 	e.want(call{method: "PATCH", path: "/api/v1/schedules/" + s.ID, token: admin, body: map[string]any{"enabled": false}}, http.StatusOK)
 	e.want(call{method: "PATCH", path: "/api/v1/schedules/" + s.ID, token: admin, body: map[string]any{"cron": "61 * * * *"}}, http.StatusBadRequest)
 	e.want(call{method: "DELETE", path: "/api/v1/schedules/" + s.ID, token: admin}, http.StatusNoContent)
+	e.want(call{method: "PUT", path: "/api/v1/hosts/schedhost/hooks", token: admin, body: map[string]any{
+		"pre_hook": map[string]any{"command": "systemctl stop app", "timeout": "1m"},
+	}}, http.StatusOK)
 	return repoSecrets
 }
 

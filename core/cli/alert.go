@@ -50,6 +50,7 @@ type alertRuleItem struct {
 	Repositories   []string `json:"repositories"`
 	MaxAge         string   `json:"max_age"`
 	After          string   `json:"after"`
+	Intervals      int      `json:"intervals"`
 	ManagedBy      string   `json:"managed_by"`
 }
 
@@ -70,6 +71,9 @@ func (r alertRuleItem) filters() string {
 	}
 	if r.After != "" {
 		parts = append(parts, "after="+r.After)
+	}
+	if r.Intervals > 0 {
+		parts = append(parts, fmt.Sprintf("intervals=%d", r.Intervals))
 	}
 	return strings.Join(parts, " ")
 }
@@ -261,6 +265,7 @@ var ruleFlags = map[string]string{
 	rule.FieldName: "--name", rule.FieldOn: "--on", rule.FieldChannels: "--channel", rule.FieldMinSeverity: "--min-severity",
 	rule.FieldRepeatInterval: "--repeat-interval", rule.FieldKinds: "--kind", rule.FieldHosts: "--host", rule.FieldTags: "--tag",
 	rule.FieldRepositories: "--repo", rule.FieldMaxAge: "--max-age", rule.FieldAfter: "--after",
+	rule.FieldIntervals: "--intervals",
 }
 
 func alertRuleCreateCommand() Command {
@@ -274,8 +279,8 @@ func alertRuleCreateCommand() Command {
   token. docs/alerts.md describes the conditions.
 
 Flags:
-  --on CONDITION         job_failed, check_failed, backup_stale, host_offline
-                         or plugin_failing (required).
+  --on CONDITION         job_failed, check_failed, backup_stale, host_offline,
+                         repo_locked or plugin_failing (required).
   --channel NAME         A channel to notify; repeat for more (required).
   --name N               The rule's name. Default: the condition and the
                          channels, such as "job_failed-ops".
@@ -289,9 +294,15 @@ Flags:
   --tag T                Only hosts with this tag; repeatable.
   --repo R               Only this repository (name or id); repeatable.
   --max-age D            backup_stale: the age after which the last
-                         successful backup is stale, such as 26h (required).
-  --after D              host_offline: how long a host must be offline.
-                         Default 10m.
+                         successful backup is stale, such as 26h (required
+                         without --intervals).
+  --intervals N          backup_stale: stale after N times the interval of
+                         the host's backup schedule to the repository (its
+                         --every, or the gap between two cron firings);
+                         pairs without a schedule use --max-age, if given.
+  --after D              host_offline: how long a host must be offline
+                         (default 10m); repo_locked: how long a repository
+                         may stay locked (default 30m).
   --disabled             Create the rule disabled.
   --json                 Print the created rule as JSON.
 
@@ -299,6 +310,7 @@ Flags:
 Examples:
   $ restic-manager alert rule create --on job_failed --kind backup --channel ops-mail --channel oncall-phone
   $ restic-manager alert rule create --name stale --on backup_stale --max-age 26h --channel ops-mail
+  $ restic-manager alert rule create --name missed --on backup_stale --intervals 2 --channel ops-mail
 `,
 		Run: func(ctx context.Context, env *Env, args []string) error {
 			a := newAPICmd(env, "alert rule create", true)
@@ -308,6 +320,7 @@ Examples:
 			repeat := a.fs.String("repeat-interval", "", "")
 			maxAge := a.fs.String("max-age", "", "")
 			after := a.fs.String("after", "", "")
+			intervals := a.fs.Int("intervals", 0, "")
 			disabled := a.fs.Bool("disabled", false, "")
 			var channels, kinds, hosts, tags, repos StringSlice
 			a.fs.Var(&channels, "channel", "")
@@ -328,6 +341,7 @@ Examples:
 			in := rule.Input{
 				Name: *name, On: *on, Channels: channels, MinSeverity: *minSev, RepeatInterval: *repeat, Enabled: &enabled,
 				Kinds: kinds, Hosts: hosts, Tags: tags, Repositories: repos, MaxAge: *maxAge, After: *after,
+				Intervals: *intervals,
 			}
 			// The server checks the same; checking here names the flag.
 			if _, err := rule.Parse(in); err != nil {
@@ -346,6 +360,9 @@ Examples:
 				if v != "" {
 					body[k] = v
 				}
+			}
+			if *intervals != 0 {
+				body["intervals"] = *intervals
 			}
 			return a.send(ctx, http.MethodPost, "/alert-rules", body)
 		},

@@ -56,15 +56,18 @@ func hostListCommand() Command {
 	return Command{
 		Name:     "host list",
 		Synopsis: "List hosts",
-		Usage: `Usage: restic-manager host list [--status S] [--name N] [--json]
+		Usage: `Usage: restic-manager host list [--status S] [--name N] [--search TEXT] [--sort FIELD] [--order asc|desc] [--json]
 
-  List enrolled hosts (all pages), by name. Removed hosts stay listed with
-  status "revoked".
+  List enrolled hosts (all pages), by name unless --sort says otherwise.
+  Removed hosts stay listed with status "revoked".
 
 Flags:
-  --status S   Only hosts with this status: online, offline or revoked.
-  --name N     Only hosts with this name.
-  --json       Print a JSON array of host objects instead of a table.
+  --status S       Only hosts with this status: online, offline or revoked.
+  --name N         Only the host with exactly this name.
+  --search TEXT    Only hosts whose name contains TEXT (any case).
+  --sort FIELD     Order by name (default), status, last_seen or last_backup.
+  --order ORDER    asc (default) or desc.
+  --json           Print a JSON array of host objects instead of a table.
 
 ` + apiFlagsHelp + `
 Example:
@@ -76,6 +79,9 @@ Example:
 			a := newAPICmd(env, "host list", true)
 			status := a.fs.String("status", "", "")
 			name := a.fs.String("name", "", "")
+			search := a.fs.String("search", "", "")
+			sortBy := a.fs.String("sort", "", "")
+			order := a.fs.String("order", "", "")
 			if _, err := a.parse(args, 0, ""); err != nil {
 				return err
 			}
@@ -90,6 +96,9 @@ Example:
 			if *name != "" {
 				query.Set("name", *name)
 			}
+			if err := hostListOrder(query, *search, *sortBy, *order); err != nil {
+				return err
+			}
 			return list(ctx, a, "/hosts", query, func(hosts []host) error {
 				t := newTable(env.Stdout, "ID", "NAME", "STATUS", "PLATFORM", "AGENT", "RESTIC", "LAST SEEN", "TAGS")
 				for _, h := range hosts {
@@ -100,6 +109,29 @@ Example:
 			})
 		},
 	}
+}
+
+// hostListOrder adds host list's --search, --sort and --order to query, as
+// the API's host list takes them (search, sort, order).
+func hostListOrder(query url.Values, search, sortBy, order string) error {
+	if search = strings.TrimSpace(search); search != "" {
+		query.Set("search", search)
+	}
+	switch sortBy {
+	case "":
+	case "name", "status", "last_seen", "last_backup":
+		query.Set("sort", sortBy)
+	default:
+		return Usagef("--sort %q: want name, status, last_seen or last_backup", sortBy)
+	}
+	switch order {
+	case "":
+	case "asc", "desc":
+		query.Set("order", order)
+	default:
+		return Usagef("--order %q: want asc or desc", order)
+	}
+	return nil
 }
 
 func hostShowCommand() Command {

@@ -20,6 +20,7 @@ type schedule struct {
 	Host             string          `json:"host"`
 	HostTag          *string         `json:"host_tag"`
 	Repository       string          `json:"repository"`
+	Kind             string          `json:"kind"`
 	Paths            []string        `json:"paths"`
 	Excludes         []string        `json:"excludes"`
 	ExcludeFiles     []string        `json:"exclude_files"`
@@ -46,6 +47,8 @@ type schedule struct {
 		Error      string     `json:"error"`
 	} `json:"last_run"`
 	LastSuccessAt *time.Time `json:"last_success_at"`
+	CopyTo        *string    `json:"copy_to"`
+	Stale         bool       `json:"stale"`
 	CreatedAt     *time.Time `json:"created_at"`
 	UpdatedAt     *time.Time `json:"updated_at"`
 }
@@ -133,7 +136,9 @@ func (s schedule) fields() [][2]string {
 		{"ID", s.ID},
 		{"Name", s.Name},
 		{"Hosts", s.target()},
+		{"Kind", s.Kind},
 		{"Repository", s.Repository},
+		{"Copy to", deref(s.CopyTo)},
 		{"Paths", strings.Join(s.Paths, ", ")},
 		{"Excludes", strings.Join(s.Excludes, ", ")},
 		{"Exclude files", strings.Join(s.ExcludeFiles, ", ")},
@@ -150,6 +155,7 @@ func (s schedule) fields() [][2]string {
 		{"Next run", fmtTime(s.NextRun)},
 		{"Last run", last},
 		{"Last success", lastSuccess},
+		{"Stale", yesNo(s.Stale)},
 		{"Managed by", s.ManagedBy},
 		{"Created", fmtTime(s.CreatedAt)},
 		{"Updated", fmtTime(s.UpdatedAt)},
@@ -284,7 +290,7 @@ Examples:
 				return Usagef("give one of --host and --host-tag")
 			case !set["repo"]:
 				return Usagef("--repo is required")
-			case !set["path"]:
+			case !set["path"] && (f.kind == "" || f.kind == "backup"):
 				return Usagef("--path is required (repeat it for several paths)")
 			case set["cron"] == set["every"]:
 				return Usagef("give one of --cron and --every")
@@ -429,4 +435,11 @@ Example:
 			return a.remove(ctx, schedulePath(pos[0]), fmt.Sprintf("Deleted schedule %q.", pos[0]))
 		},
 	}
+}
+
+func deref(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
 }

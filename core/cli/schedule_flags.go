@@ -10,6 +10,7 @@ import (
 // that become the request.
 type scheduleFlags struct {
 	name, host, hostTag, repo, cron, every, timezone, jitter string
+	copyTo, kind, readDataSubset                             string
 	paths, excludes, excludeFiles, excludeIfPresent, tags    StringSlice
 	excludeCaches, oneFileSystem, catchUp, prune             bool
 	limitUpload, limitDownload                               int64
@@ -28,6 +29,9 @@ func (f *scheduleFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.host, "host", "", "")
 	fs.StringVar(&f.hostTag, "host-tag", "", "")
 	fs.StringVar(&f.repo, "repo", "", "")
+	fs.StringVar(&f.copyTo, "copy-to", "", "")
+	fs.StringVar(&f.kind, "kind", "", "")
+	fs.StringVar(&f.readDataSubset, "read-data-subset", "", "")
 	fs.Var(&f.paths, "path", "")
 	fs.Var(&f.excludes, "exclude", "")
 	fs.Var(&f.excludeFiles, "exclude-file", "")
@@ -58,9 +62,10 @@ func (f *scheduleFlags) body(set map[string]bool, current map[string]any) (map[s
 	b := map[string]any{}
 	str := map[string]string{
 		"name": f.name, "host": f.host, "host_tag": f.hostTag, "repository": f.repo, "cron": f.cron,
-		"every": f.every, "timezone": f.timezone, "jitter": f.jitter,
+		"every": f.every, "timezone": f.timezone, "jitter": f.jitter, "copy_to": f.copyTo,
+		"kind": f.kind, "read_data_subset": f.readDataSubset,
 	}
-	flagOf := map[string]string{"host_tag": "host-tag", "repository": "repo"}
+	flagOf := map[string]string{"host_tag": "host-tag", "repository": "repo", "copy_to": "copy-to", "read_data_subset": "read-data-subset"}
 	for field, v := range str {
 		name := flagOf[field]
 		if name == "" {
@@ -142,7 +147,14 @@ func setFlags(fs *flag.FlagSet) map[string]bool {
 	return set
 }
 
-const scheduleFlagsHelp = `What to back up:
+const scheduleFlagsHelp = `What it runs:
+  --kind K                 backup (default), or repository maintenance the
+                           agent fires the same way: check, prune (admin),
+                           forget (needs --keep-* rules), unlock, stats.
+                           Maintenance kinds take no paths.
+  --read-data-subset S     check: read this part of the data (5%, 1/5, 500M).
+
+What to back up:
   --path P                 A path to back up (absolute); repeat for several.
   --exclude X              An exclude pattern, as restic's --exclude; repeatable.
   --exclude-file F         A file of exclude patterns on the host (absolute),
@@ -152,6 +164,9 @@ const scheduleFlagsHelp = `What to back up:
   --exclude-caches         Skip directories with a CACHEDIR.TAG.
   --one-file-system        Do not cross file system boundaries.
   --tag T                  A tag for each snapshot; repeatable.
+  --copy-to R              A second repository (id or name): after every
+                           successful backup its snapshot is copied there
+                           (restic copy), for 3-2-1. --copy-to "" removes it.
 
 When (one of --cron and --every):
   --cron EXPR              A cron expression: five fields (minute hour

@@ -34,6 +34,7 @@ type Alert struct {
 	Repositories   []string `hcl:"repositories,optional"`
 	MaxAge         string   `hcl:"max_age,optional"`
 	After          string   `hcl:"after,optional"`
+	Intervals      *int     `hcl:"intervals,optional"`
 
 	DefRange  hcl.Range `hcl:",def_range"`
 	NameRange hcl.Range `hcl:"name,label_range"`
@@ -46,15 +47,28 @@ type Alert struct {
 // Attributes left out keep the engine's defaults.
 type Alerting struct {
 	// EvaluateEvery is how often conditions that hold over time
-	// (backup_stale, host_offline) and the channels' plugins are checked.
+	// (backup_stale, host_offline, repo_locked) and the channels' plugins are checked.
 	EvaluateEvery string `hcl:"evaluate_every,optional"`
 	// DeliveryRetries is how often a failed notification is tried again.
 	DeliveryRetries *int `hcl:"delivery_retries,optional"`
+	// PluginResetAfter is how long a channel's plugin given up on after
+	// too many crashes stays down before it is reset (doubling for each
+	// give-up in a row).
+	PluginResetAfter string `hcl:"plugin_reset_after,optional"`
 }
 
 // Interval is evaluate_every, or 0 when it is not set.
 func (a Alerting) Interval() time.Duration {
 	d, err := rule.ParseDuration(a.EvaluateEvery)
+	if err != nil {
+		return 0
+	}
+	return d
+}
+
+// ResetAfter is plugin_reset_after, or 0 when it is not set.
+func (a Alerting) ResetAfter() time.Duration {
+	d, err := rule.ParseDuration(a.PluginResetAfter)
 	if err != nil {
 		return 0
 	}
@@ -73,8 +87,18 @@ func (a *Alert) input() rule.Input {
 	return rule.Input{
 		Name: a.Name, On: a.On, Channels: a.Channels, MinSeverity: a.MinSeverity, RepeatInterval: a.RepeatInterval,
 		Enabled: a.Enabled, Kinds: a.Kinds, Hosts: a.Hosts, Tags: a.Tags, Repositories: a.Repositories,
-		MaxAge: a.MaxAge, After: a.After,
+		MaxAge: a.MaxAge, After: a.After, Intervals: intervals(a.Intervals),
 	}
+}
+
+func intervals(n *int) int {
+	if n == nil {
+		return 0
+	}
+	if *n == 0 {
+		return -1 // written as 0: out of range, not "not given"
+	}
+	return *n
 }
 
 // validateAlerts checks the alert blocks with the rules' own checks,
@@ -133,6 +157,16 @@ func (a *Alerting) validate(at node) hcl.Diagnostics {
 		case d < minEvaluateEvery || d > maxEvaluateEvery:
 			diags = append(diags, invalid(at.attr("evaluate_every"), "Invalid evaluation interval",
 				"evaluate_every must be from 1s to 1h; got %q.", a.EvaluateEvery))
+		}
+	}
+	if a.PluginResetAfter != "" {
+		d, err := rule.ParseDuration(a.PluginResetAfter)
+		switch {
+		case err != nil:
+			diags = append(diags, invalid(at.attr("plugin_reset_after"), "Invalid plugin reset time", "plugin_reset_after: %s.", err))
+		case d < time.Second || d > 24*time.Hour:
+			diags = append(diags, invalid(at.attr("plugin_reset_after"), "Invalid plugin reset time",
+				"plugin_reset_after must be from 1s to 24h; got %q.", a.PluginResetAfter))
 		}
 	}
 	if n := a.Retries(); a.DeliveryRetries != nil && (n < 0 || n > maxRetries) {

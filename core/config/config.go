@@ -59,6 +59,27 @@ type Server struct {
 	// PluginDir is the directory of external plugin binaries (plugin
 	// blocks); empty when not set.
 	PluginDir string `hcl:"plugin_dir,optional"`
+	// BrowseCacheSnapshots bounds the snapshot listings the snapshot
+	// browser caches (core/browse); 0 means browse.DefaultMaxSnapshots.
+	BrowseCacheSnapshots int `hcl:"browse_cache_snapshots,optional"`
+	// DownloadLimitMiB caps one download from the snapshot browser (a
+	// file, or a folder's archive) in MiB; 0 means DefaultDownloadLimitMiB.
+	DownloadLimitMiB int64 `hcl:"download_limit_mib,optional"`
+}
+
+// DefaultDownloadLimitMiB is the download limit when the server block
+// sets none: 4 GiB.
+const DefaultDownloadLimitMiB = 4096
+
+// maxDownloadLimitMiB is the largest download_limit_mib accepted: 1 TiB.
+const maxDownloadLimitMiB = 1 << 20
+
+// DownloadLimit is the download limit in bytes.
+func (s Server) DownloadLimit() int64 {
+	if s.DownloadLimitMiB <= 0 {
+		return DefaultDownloadLimitMiB << 20
+	}
+	return s.DownloadLimitMiB << 20
 }
 
 // TLS is the optional tls block inside server: the certificate and key the

@@ -45,6 +45,14 @@ func (s *Server) validate(at node) hcl.Diagnostics {
 		diags = append(diags, invalid(at.attr("data_dir"), "Empty data directory",
 			"data_dir must name the directory the server keeps its state in; leave it out to use %q.", defaultDataDir))
 	}
+	if s.BrowseCacheSnapshots < 0 || s.BrowseCacheSnapshots > 10000 {
+		diags = append(diags, invalid(at.attr("browse_cache_snapshots"), "Invalid browse cache size",
+			"browse_cache_snapshots must be from 1 to 10000 snapshots (leave it out for 20); got %d.", s.BrowseCacheSnapshots))
+	}
+	if s.DownloadLimitMiB < 0 || s.DownloadLimitMiB > maxDownloadLimitMiB {
+		diags = append(diags, invalid(at.attr("download_limit_mib"), "Invalid download limit",
+			"download_limit_mib must be from 1 to %d MiB (leave it out for %d, 4 GiB); got %d.", maxDownloadLimitMiB, DefaultDownloadLimitMiB, s.DownloadLimitMiB))
+	}
 	if s.TLS != nil {
 		diags = append(diags, s.TLS.validate(at.block("tls", 0))...)
 	}

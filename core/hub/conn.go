@@ -71,6 +71,7 @@ func (h *Hub) ServeAgent(w http.ResponseWriter, r *http.Request, host store.Host
 		wire.TypeHeartbeat:   ac.onHeartbeat,
 		wire.TypeJobEvent:    ac.onEvent,
 		wire.TypeJobFinished: ac.onFinished,
+		wire.TypeJobData:     ac.onData,
 	}
 	c, err := wire.Upgrade(h.ctx, w, r, cfg)
 	if err != nil {

@@ -90,7 +90,7 @@ func (h *Hub) dispatch(ctx context.Context, ac *agentConn, j store.Job) error {
 		return err
 	}
 	log := ac.log.With("job_id", j.ID, "kind", j.Kind)
-	repo, err := h.repository(ctx, j.RepositoryID)
+	repo, err := h.jobRepository(ctx, j) // repo_admin.go
 	if err != nil {
 		log.Warn("cannot send the job without its repository's credentials", "error", err)
 		h.endJob(ctx, j.ID, store.JobEnd{
@@ -99,12 +99,28 @@ func (h *Hub) dispatch(ctx context.Context, ac *agentConn, j store.Job) error {
 		})
 		return nil
 	}
+	toRepo, err := h.copyDestination(ctx, j) // copy.go
+	if err != nil {
+		log.Warn("cannot send the copy without its destination's credentials", "error", err)
+		h.endJob(ctx, j.ID, store.JobEnd{
+			Status: store.JobFailed, At: h.now(),
+			Error: "the job could not be sent: " + err.Error(),
+		})
+		return nil
+	}
+	msg := wire.JobDispatch{JobID: j.ID, Kind: j.Kind, Repository: repo, ToRepository: toRepo, Params: j.Params}
+	if err := h.dispatchHooks(ctx, j, &msg); err != nil { // hooks.go
+		log.Warn("cannot send the job without its schedule's hooks", "error", err)
+		h.endJob(ctx, j.ID, store.JobEnd{
+			Status: store.JobFailed, At: h.now(),
+			Error: "the job could not be sent: its schedule's hooks cannot be opened: " + err.Error(),
+		})
+		return nil
+	}
 	rctx, cancel := context.WithTimeout(ctx, h.opts.DispatchTimeout)
 	defer cancel()
 	start := time.Now()
-	reply, err := ac.c.Request(rctx, wire.TypeJobDispatch, wire.JobDispatch{
-		JobID: j.ID, Kind: j.Kind, Repository: repo, Params: j.Params,
-	})
+	reply, err := ac.c.Request(rctx, wire.TypeJobDispatch, msg)
 	var perr *wire.Error
 	switch {
 	case errors.As(err, &perr):

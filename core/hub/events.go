@@ -167,7 +167,7 @@ func (ac *agentConn) job(ctx context.Context, jobID string, ev *wire.JobEvent) (
 	if len(ac.jobs) >= maxConnJobs {
 		clear(ac.jobs)
 	}
-	cj := &connJob{scrub: ac.h.scrubValues(ctx, j.RepositoryID)}
+	cj := &connJob{scrub: ac.h.jobScrubValues(ctx, j)} // copy.go
 	ac.jobs[jobID] = cj
 	return cj, nil
 }
@@ -390,7 +390,11 @@ func (h *Hub) flush(batch []ingestItem) {
 	for i := range batch {
 		rows[i] = batch[i].row
 	}
-	if _, err := h.store.AppendJobLogs(ctx, rows); err != nil {
+	err := h.divert(ctx, rows) // tap.go
+	if err == nil {
+		_, err = h.store.AppendJobLogs(ctx, rows)
+	}
+	if err != nil {
 		h.log.Error("writing job events failed; dropping the agents' connections so that they resend", "events", len(rows), "error", err)
 		closed := map[*agentConn]bool{}
 		for _, it := range batch {

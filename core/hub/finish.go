@@ -48,6 +48,7 @@ func (h *Hub) finish(ctx context.Context, ac *agentConn, fin wire.JobFinished) b
 		if refreshAfter(j.Kind, fin) {
 			h.spawn(func() { h.refreshSnapshots(j) })
 		}
+		h.afterRepoCare(ctx, j, fin, summary) // repocare.go
 	}
 	return true
 }

@@ -9,6 +9,7 @@ package hub
 import (
 	"context"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -56,6 +57,7 @@ type Store interface {
 
 	ScheduleStore
 	CancelStore
+	RepoCareStore // repocare.go
 }
 
 // RepoSecrets opens a repository's sealed credentials for a dispatch: the
@@ -76,7 +78,13 @@ func (f RepoSecretsFunc) RepoSecrets(ctx context.Context, repoID string) (string
 type Options struct {
 	Store   Store
 	Secrets RepoSecrets
-	Logger  hclog.Logger
+	// Hooks opens the pre/post hooks a schedule runs on a host (hooks.go);
+	// nil: schedules are sent without hooks.
+	Hooks HookSource
+	// AdminSecrets opens repositories' admin passwords, which pruning jobs
+	// are sent (repo_admin.go); nil: they get the usual password.
+	AdminSecrets AdminSecrets
+	Logger       hclog.Logger
 	// Now is the clock; tests move it.
 	Now func() time.Time
 	// HeartbeatInterval is what agents are told in hello_ok.
@@ -161,6 +169,11 @@ type Hub struct {
 	progress map[string]*jobProgress // the batcher's own: acknowledgement state per job
 
 	schedules schedulePusher // schedules.go
+
+	tap atomic.Pointer[Tap] // tap.go
+
+	dataMu sync.Mutex
+	data   map[string]*DataStream // job id → its download (dump.go)
 }
 
 // New starts a hub: its event writer and its sweeper run until ctx ends or

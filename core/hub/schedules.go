@@ -162,6 +162,32 @@ func (h *Hub) scheduleList(ctx context.Context, ac *agentConn) (wire.ScheduleLis
 		if err != nil {
 			return wire.ScheduleList{}, fmt.Errorf("schedule %s: %w", s.Name, err)
 		}
+		if ws.Kind != store.ScheduleBackup { // a pruning maintenance schedule gets the admin key
+			if ws.Repository, err = h.withAdminPassword(ctx, ws.Repository, ws.Kind, ws.Params); err != nil {
+				ac.log.Error("a schedule's admin password cannot be opened; the agent is not sent the schedule",
+					"schedule_id", s.ID, "schedule", s.Name, "error", err)
+				continue
+			}
+		}
+		if id := s.SecondaryRepositoryID; id != "" && ws.Kind == store.ScheduleBackup {
+			to, ok := repos[id]
+			if !ok {
+				if to, err = h.repository(ctx, id); err != nil {
+					ac.log.Error("a schedule's secondary repository credentials cannot be opened; the agent is not sent the schedule",
+						"schedule_id", s.ID, "schedule", s.Name, "error", err)
+					continue
+				}
+				repos[id] = to
+			}
+			ws.CopyTo = &to
+		}
+		if err := h.scheduleHooks(ctx, s, ac.hostID, &ws); err != nil { // hooks.go
+			// Without its hooks a run could back up a service's files
+			// mid-write: better not run it at all.
+			ac.log.Error("a schedule's hooks cannot be opened; the agent is not sent the schedule",
+				"schedule_id", s.ID, "schedule", s.Name, "error", err)
+			continue
+		}
 		list.Schedules = append(list.Schedules, ws)
 	}
 	return list, nil
@@ -201,6 +227,9 @@ type forgetParams struct {
 
 // wireSchedule turns a stored schedule into what its agent fires.
 func wireSchedule(s store.Schedule, repo wire.Repository, hostname string) (wire.Schedule, error) {
+	if s.Kind != "" && s.Kind != store.ScheduleBackup {
+		return maintenanceSchedule(s, repo) // maintenance.go
+	}
 	bp := backupParams{
 		Paths: s.Paths, Excludes: s.Excludes, Tags: s.Tags,
 		LimitUploadKiB: s.LimitUploadKiB, LimitDownloadKiB: s.LimitDownloadKiB,

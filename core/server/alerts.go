@@ -40,13 +40,14 @@ func startAlerts(ctx context.Context, cfg *config.Config, db *store.DB, plugins 
 		retries = -1 // none
 	}
 	e := alert.New(alert.Options{
-		Store:         db,
-		Channels:      channelSender{plugins.Registry},
-		Health:        channelHealth{plugins},
-		Logger:        logger,
-		PublicURL:     cfg.Server.PublicURL,
-		EvaluateEvery: cfg.Alerting.Interval(),
-		Retries:       retries,
+		Store:            db,
+		Channels:         channelSender{plugins.Registry},
+		Health:           channelHealth{plugins},
+		Logger:           logger,
+		PublicURL:        cfg.Server.PublicURL,
+		EvaluateEvery:    cfg.Alerting.Interval(),
+		Retries:          retries,
+		PluginResetAfter: cfg.Alerting.ResetAfter(),
 	})
 	e.Start(ctx)
 	return e, nil
@@ -123,6 +124,18 @@ func (h channelHealth) ChannelStatus(name string) (alert.ChannelStatus, bool) {
 // Probe implements alert.ChannelHealth.
 func (h channelHealth) Probe(ctx context.Context, name string) error {
 	return h.p.Registry.Probe(ctx, name)
+}
+
+// Reset implements alert.ChannelHealth: it clears the failed state of
+// the channel's plugin (the plugin host resets every instance of that
+// plugin; those that were not failed only lose their crash history).
+func (h channelHealth) Reset(name string) error {
+	for _, c := range h.p.Registry.List() {
+		if c.Name == name {
+			return h.p.Host.Reset(c.Plugin)
+		}
+	}
+	return fmt.Errorf("%w %q", channel.ErrUnknown, name)
 }
 
 // alertingStore is the hub's store, telling the alert engine of every job

@@ -92,6 +92,11 @@ func Run(ctx context.Context, cfg *config.Config, logger hclog.Logger, opts ...O
 	defer alerts.Close() // after the hub has stopped reporting job ends
 	agents := newHub(ctx, db, kr, logger, alerts)
 	defer agents.Close()
+	browser, err := newBrowser(ctx, db, agents, cfg.Server.BrowseCacheSnapshots, logger)
+	if err != nil {
+		return err
+	}
+	defer browser.Wait()
 	secureCookies := cfg.Server.TLS != nil || strings.HasPrefix(cfg.Server.PublicURL, "https://")
 	a := api.New(api.Options{
 		Agents:            agents,
@@ -105,6 +110,8 @@ func Run(ctx context.Context, cfg *config.Config, logger hclog.Logger, opts ...O
 		ServerFingerprint: fingerprint,
 		Sealer:            kr,
 		Plugins:           plugins,
+		Browse:            browser,
+		DownloadLimit:     cfg.Server.DownloadLimit(),
 	})
 	// The UI serves the pages and hands /api/v1, /healthz and /readyz to a.
 	web, err := ui.New(ui.Options{API: a, Logger: logger, SecureCookies: secureCookies})

@@ -240,9 +240,13 @@ func (db *DB) DeleteRepository(ctx context.Context, id string) error {
 		if n > 0 {
 			return fmt.Errorf("%w: %d schedule(s) use repository %q", ErrInUse, n, cur.Name)
 		}
+		var admin sql.NullString // repo_admin.go
+		if err := tx.QueryRowContext(ctx, `SELECT admin_credential_id FROM repositories WHERE id = ?`, id).Scan(&admin); err != nil {
+			return mapErr(err)
+		}
 		if _, err := tx.ExecContext(ctx, `DELETE FROM repositories WHERE id = ?`, id); err != nil {
 			return err
 		}
-		return deleteCredentials(ctx, tx, credentialID(cur.Password), credentialID(cur.Env))
+		return deleteCredentials(ctx, tx, credentialID(cur.Password), credentialID(cur.Env), admin.String)
 	})
 }

@@ -17,25 +17,39 @@ import (
 // each schedules_sync.
 const scheduleRevisionKey = "schedule_revision"
 
-// Schedule kinds.
-const ScheduleBackup = "backup"
+// Schedule kinds: backups, and the repository maintenance the agent fires
+// the same way.
+const (
+	ScheduleBackup = "backup"
+	ScheduleCheck  = "check"
+	SchedulePrune  = "prune"
+	ScheduleForget = "forget"
+	ScheduleUnlock = "unlock"
+	ScheduleStats  = "stats"
+)
+
+// ScheduleKinds are the kinds a schedule may have.
+var ScheduleKinds = []string{ScheduleBackup, ScheduleCheck, SchedulePrune, ScheduleForget, ScheduleUnlock, ScheduleStats}
 
 // Schedule is a recurring backup of some paths of a host (HostID) or of
 // every host with a tag (HostTag) to a repository, with its retention
 // policy. The server is its source of truth; the hub pushes each host's
 // enabled schedules to its agent, whose scheduler fires them.
 type Schedule struct {
-	ID            string
-	Name          string
-	HostID        string // "" when HostTag names the hosts
-	HostTag       string // "" when HostID names the host
-	RepositoryID  string
-	Kind          string
-	Paths         []string
-	Excludes      []string
-	ExcludeOpts   ExcludeOptions
-	Tags          []string
-	OneFileSystem bool
+	ID           string
+	Name         string
+	HostID       string // "" when HostTag names the hosts
+	HostTag      string // "" when HostID names the host
+	RepositoryID string
+	// SecondaryRepositoryID, when set, is where every successful backup's
+	// new snapshot is copied (restic copy), for 3-2-1.
+	SecondaryRepositoryID string
+	Kind                  string
+	Paths                 []string
+	Excludes              []string
+	ExcludeOpts           ExcludeOptions
+	Tags                  []string
+	OneFileSystem         bool
 	// Cron (in Timezone) or EverySeconds says when it fires; exactly one is
 	// set (internal/timing).
 	Cron          string
@@ -49,9 +63,10 @@ type Schedule struct {
 	Prune            bool
 	LimitUploadKiB   int64
 	LimitDownloadKiB int64
-	// HooksCredentialID is where the schedule's pre/post hooks will be
-	// kept, sealed (kind "hook"); hooks are admin-only and not built yet,
-	// so nothing sets it.
+	// ReadDataSubset is a check schedule's --read-data-subset.
+	ReadDataSubset string
+	// HooksCredentialID is where the schedule's pre/post hooks are kept,
+	// sealed (kind "hook", core/hookspec); SetScheduleHooks sets it.
 	HooksCredentialID string
 	Enabled           bool
 	ManagedBy         string
@@ -97,10 +112,10 @@ type ScheduleFilter struct {
 	Limit        int
 }
 
-const scheduleCols = `s.id, s.name, COALESCE(s.host_id, ''), COALESCE(s.host_tag, ''), s.repository_id, s.kind,
+const scheduleCols = `s.id, s.name, COALESCE(s.host_id, ''), COALESCE(s.host_tag, ''), s.repository_id, COALESCE(s.secondary_repository_id, ''), s.kind,
 	s.paths, s.excludes, s.exclude_options, s.tags, s.one_file_system, COALESCE(s.cron, ''), COALESCE(s.every_seconds, 0),
 	s.timezone, s.jitter_seconds, s.catch_up, s.retention, s.forget_prune, COALESCE(s.limit_upload_kib, 0),
-	COALESCE(s.limit_download_kib, 0), COALESCE(s.hooks_credential_id, ''), s.enabled, s.managed_by, s.created_at, s.updated_at`
+	COALESCE(s.limit_download_kib, 0), COALESCE(s.hooks_credential_id, ''), s.enabled, s.managed_by, s.created_at, s.updated_at, s.read_data_subset`
 
 // hostMatch is the condition "schedule s applies to the host ?", which
 // takes the host id twice.
@@ -111,10 +126,10 @@ func scanSchedule(row interface{ Scan(...any) error }) (Schedule, error) {
 	var s Schedule
 	var paths, excludes, opts, tags, retention string
 	var created, updated int64
-	if err := row.Scan(&s.ID, &s.Name, &s.HostID, &s.HostTag, &s.RepositoryID, &s.Kind,
+	if err := row.Scan(&s.ID, &s.Name, &s.HostID, &s.HostTag, &s.RepositoryID, &s.SecondaryRepositoryID, &s.Kind,
 		&paths, &excludes, &opts, &tags, &s.OneFileSystem, &s.Cron, &s.EverySeconds,
 		&s.Timezone, &s.JitterSeconds, &s.CatchUp, &retention, &s.Prune, &s.LimitUploadKiB,
-		&s.LimitDownloadKiB, &s.HooksCredentialID, &s.Enabled, &s.ManagedBy, &created, &updated); err != nil {
+		&s.LimitDownloadKiB, &s.HooksCredentialID, &s.Enabled, &s.ManagedBy, &created, &updated, &s.ReadDataSubset); err != nil {
 		return Schedule{}, mapErr(err)
 	}
 	s.Paths, s.Excludes, s.Tags = decodeStrings(paths), decodeStrings(excludes), decodeStrings(tags)
@@ -159,7 +174,7 @@ func scheduleRow(s Schedule) ([]any, error) {
 		s.Name, nullID(s.HostID), nullID(s.HostTag), s.RepositoryID, s.Kind,
 		encodeStrings(s.Paths), encodeStrings(s.Excludes), string(opts), encodeStrings(s.Tags), s.OneFileSystem,
 		nullID(s.Cron), every, s.Timezone, s.JitterSeconds, s.CatchUp, string(retention), s.Prune,
-		upload, download, s.Enabled, ms(s.UpdatedAt),
+		upload, download, s.Enabled, ms(s.UpdatedAt), nullID(s.SecondaryRepositoryID), s.ReadDataSubset,
 	}, nil
 }
 
@@ -186,7 +201,7 @@ func (db *DB) CreateSchedule(ctx context.Context, s Schedule) error {
 		_, err := tx.ExecContext(ctx, `INSERT INTO schedules (id, name, host_id, host_tag, repository_id, kind,
 			paths, excludes, exclude_options, tags, one_file_system, cron, every_seconds, timezone, jitter_seconds,
 			catch_up, retention, forget_prune, limit_upload_kib, limit_download_kib, enabled, updated_at,
-			managed_by, created_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`, args...)
+			secondary_repository_id, read_data_subset, managed_by, created_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`, args...)
 		if err != nil {
 			return scheduleErr(err)
 		}
@@ -270,7 +285,8 @@ func (db *DB) UpdateSchedule(ctx context.Context, s Schedule) error {
 		res, err := tx.ExecContext(ctx, `UPDATE schedules SET name = ?, host_id = ?, host_tag = ?, repository_id = ?,
 			kind = ?, paths = ?, excludes = ?, exclude_options = ?, tags = ?, one_file_system = ?, cron = ?,
 			every_seconds = ?, timezone = ?, jitter_seconds = ?, catch_up = ?, retention = ?, forget_prune = ?,
-			limit_upload_kib = ?, limit_download_kib = ?, enabled = ?, updated_at = ? WHERE id = ?`, append(row, s.ID)...)
+			limit_upload_kib = ?, limit_download_kib = ?, enabled = ?, updated_at = ?, secondary_repository_id = ?,
+			read_data_subset = ? WHERE id = ?`, append(row, s.ID)...)
 		if err != nil {
 			return scheduleErr(err)
 		}
@@ -285,12 +301,21 @@ func (db *DB) UpdateSchedule(ctx context.Context, s Schedule) error {
 // jobs keep their history without it.
 func (db *DB) DeleteSchedule(ctx context.Context, id string) error {
 	return db.tx(ctx, func(tx *sql.Tx) error {
+		var hooks sql.NullString
+		if err := tx.QueryRowContext(ctx, `SELECT hooks_credential_id FROM schedules WHERE id = ?`, id).Scan(&hooks); err != nil {
+			return mapErr(err)
+		}
 		res, err := tx.ExecContext(ctx, `DELETE FROM schedules WHERE id = ?`, id)
 		if err != nil {
 			return err
 		}
 		if n, _ := res.RowsAffected(); n == 0 {
 			return ErrNotFound
+		}
+		if hooks.Valid { // its hooks go with it
+			if _, err := tx.ExecContext(ctx, `DELETE FROM credentials WHERE id = ?`, hooks.String); err != nil {
+				return err
+			}
 		}
 		return bumpScheduleRevision(ctx, tx)
 	})
@@ -340,7 +365,7 @@ func (db *DB) ScheduleHostsOfRepositoriesUpdatedAfter(ctx context.Context, after
 		return nil, time.Time{}, nil
 	}
 	ids, err := db.queryIDs(ctx, `SELECT DISTINCT h.id FROM schedules s
-		JOIN repositories r ON r.id = s.repository_id
+		JOIN repositories r ON r.id = s.repository_id OR r.id = s.secondary_repository_id
 		JOIN hosts h ON h.status != 'revoked' AND (h.id = s.host_id OR
 			(s.host_tag IS NOT NULL AND EXISTS (SELECT 1 FROM json_each(h.tags) t WHERE t.value = s.host_tag)))
 		WHERE r.updated_at > ? AND r.updated_at > r.created_at ORDER BY h.id`, ms(after))

@@ -27,6 +27,7 @@ var hostTabs = []struct{ Name, Label string }{
 	{"overview", "Overview"},
 	{"snapshots", "Snapshots"},
 	{"jobs", "Jobs"},
+	{"alerts", "Alerts"},
 	{"run", "Run now"},
 }
 
@@ -117,12 +118,19 @@ type hostPageData struct {
 	Snapshots []hostSnapshot
 	Jobs      []hostJob
 	// Older is the next page of the snapshots or jobs tab; Newest goes
-	// back to the first.
-	Older, Newest string
-	Repos         []hostRepo
-	Form          runForm
-	StatusURL     string
+	// back to the first; Newer (jobs) to the page before this one.
+	Older, Newest, Newer string
+	// Schedules are the schedules the host's agent fires (overview).
+	Schedules []scheduleItem
+	// Alerts is the alerts tab: the host's alert history.
+	Alerts    alertList
+	Repos     []hostRepo
+	Form      runForm
+	StatusURL string
 }
+
+// ScheduleTable is the overview's table of the host's schedules.
+func (d hostPageData) ScheduleTable() scheduleTable { return scheduleTable{Items: d.Schedules} }
 
 // hostURL is the host page, or one of its tabs.
 func hostURL(id, tab string) string {
@@ -182,6 +190,12 @@ func (u *UI) hostPageData(r *http.Request, c *api.Caller, tab string) (hostPageD
 	}
 	cursor := r.URL.Query().Get("cursor")
 	switch tab {
+	case "overview":
+		scheds, err := allItems[scheduleItem](u, r, c, "/api/v1/hosts/"+url.PathEscape(h.ID)+"/schedules")
+		if err != nil {
+			return d, err
+		}
+		d.Schedules = scheds
 	case "snapshots":
 		var page itemsPage[hostSnapshot]
 		p := "/api/v1/hosts/" + url.PathEscape(h.ID) + "/snapshots?limit=" + strconv.Itoa(hostSnapshotsPerPage)
@@ -203,7 +217,14 @@ func (u *UI) hostPageData(r *http.Request, c *api.Caller, tab string) (hostPageD
 			return d, err
 		}
 		d.Jobs = page.Items
-		d.setPager(h.ID, tab, cursor, page.NextCursor)
+		d.setJobsPager(h.ID, cursor, r.URL.Query().Get("prev"), page.NextCursor)
+	case "alerts":
+		alerts, err := u.hostAlerts(r, c, h.ID, cursor)
+		if err != nil {
+			return d, err
+		}
+		d.Alerts = alerts.list
+		d.setPager(h.ID, tab, cursor, alerts.next)
 	case "run":
 		if !d.CanRun {
 			return d, nil
@@ -223,6 +244,49 @@ func (d *hostPageData) setPager(id, tab, cursor, next string) {
 	}
 	if cursor != "" {
 		d.Newest = hostURL(id, tab)
+	}
+}
+
+// maxJobsBack bounds how many pages back the jobs tab's "Newer" link
+// remembers; further back, "Newest" still leads to the first page.
+const maxJobsBack = 40
+
+// setJobsPager sets the jobs tab's links. The API's job list pages one
+// way (older); the pages before this one ride along in the URL (prev, the
+// cursors of the pages between the first and this one, in order), so
+// "Newer" goes back a page.
+func (d *hostPageData) setJobsPager(id, cursor, prev, next string) {
+	var stack []string
+	if prev != "" {
+		stack = strings.Split(prev, " ")
+	}
+	base := hostURL(id, "jobs")
+	link := func(cur string, st []string) string {
+		u := base
+		if cur != "" {
+			u += "&cursor=" + url.QueryEscape(cur)
+		}
+		if len(st) > 0 {
+			u += "&prev=" + url.QueryEscape(strings.Join(st, " "))
+		}
+		return u
+	}
+	if next != "" {
+		back := slices.Clone(stack)
+		if cursor != "" {
+			back = append(back, cursor)
+		}
+		if len(back) > maxJobsBack {
+			back = back[len(back)-maxJobsBack:]
+		}
+		d.Older = link(next, back)
+	}
+	if cursor != "" {
+		d.Newest = base
+		if len(stack) > 0 {
+			// Two pages or more from the first: "Newer" is not "Newest".
+			d.Newer = link(stack[len(stack)-1], stack[:len(stack)-1])
+		}
 	}
 }
 

@@ -59,6 +59,7 @@ type lastBackup struct {
 	JobID           string     `json:"job_id"`
 	Status          string     `json:"status"`
 	Repository      string     `json:"repository"`
+	RepositoryID    string     `json:"repository_id"`
 	StartedAt       *time.Time `json:"started_at"`
 	FinishedAt      *time.Time `json:"finished_at"`
 	DurationSeconds *float64   `json:"duration_seconds"`

@@ -271,7 +271,7 @@ func TestHostPageTabs(t *testing.T) {
 	}
 
 	p = e.get(c, "/hosts/h1?tab=snapshots")
-	for _, want := range []string{`title="f00dfeed`, ">f00dfeed<", "<code>/srv/data</code>, <code>/etc</code>", ">nightly<", ">main<", "1.5 MiB"} {
+	for _, want := range []string{`title="Browse snapshot f00dfeed`, ">f00dfeed<", "<code>/srv/data</code>, <code>/etc</code>", ">nightly<", ">main<", "1.5 MiB"} {
 		if !p.has(want) {
 			t.Errorf("snapshots tab lacks %s", want)
 		}

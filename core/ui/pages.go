@@ -115,5 +115,5 @@ func (u *UI) back(w http.ResponseWriter, r *http.Request, target string, err err
 	} else if okMsg != "" {
 		u.setFlash(w, "ok", okMsg)
 	}
-	http.Redirect(w, r, safeNext(target), http.StatusSeeOther)
+	http.Redirect(w, r, safeNext(target), http.StatusSeeOther) //nolint:gosec // safeNext keeps only a local path
 }

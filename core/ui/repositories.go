@@ -25,6 +25,7 @@ func (u *UI) repositoryRoutes() []uiRoute {
 		{name: "ui.repositories.create", method: http.MethodPost, path: "/repositories", access: loggedIn, handler: u.repositoryCreate},
 		{name: "ui.repositories.delete.confirm", method: http.MethodGet, path: "/repositories/{id}/delete", access: loggedIn, handler: u.repositoryDeleteConfirm},
 		{name: "ui.repositories.delete", method: http.MethodPost, path: "/repositories/{id}/delete", access: loggedIn, handler: u.repositoryDelete},
+		{name: "ui.repositories.stats", method: http.MethodPost, path: "/repositories/{id}/stats", access: loggedIn, handler: u.repositoryStats},
 	}
 }
 
@@ -39,6 +40,13 @@ type repositoryItem struct {
 	HasPassword bool      `json:"has_password"`
 	ManagedBy   string    `json:"managed_by"`
 	CreatedAt   time.Time `json:"created_at"`
+	repositoryStats
+	// Hosts are the hosts a stats refresh may run on (hosts whose
+	// schedules or last backup use the repository; every host when none
+	// does), for operators.
+	Hosts []hostItem `json:"-"`
+	// HostsUse says whether Hosts use the repository.
+	HostsUse bool `json:"-"`
 }
 
 // repositoryForm is the add form as it is shown again after a refusal:
@@ -55,6 +63,7 @@ type repositoryForm struct {
 type repositoriesData struct {
 	Items   []repositoryItem
 	IsAdmin bool
+	CanRun  bool
 	Form    repositoryForm
 }
 
@@ -68,13 +77,16 @@ func (u *UI) repositoriesPage(w http.ResponseWriter, r *http.Request, c *api.Cal
 // any) is an error flash.
 func (u *UI) renderRepositories(w http.ResponseWriter, r *http.Request, c *api.Caller, status int, form repositoryForm, flashes []flash) {
 	items, err := allItems[repositoryItem](u, r, c, "/api/v1/repositories")
+	if err == nil && canRun(c) && len(items) > 0 {
+		err = u.statsHosts(r, c, items)
+	}
 	if err != nil {
 		u.fail(w, r, c, err)
 		return
 	}
 	u.render(w, r, c, status, "repositories", view{
 		Title: "Repositories", Nav: "repositories", Flashes: flashes,
-		Data: repositoriesData{Items: items, IsAdmin: callerIsAdmin(c), Form: form},
+		Data: repositoriesData{Items: items, IsAdmin: callerIsAdmin(c), CanRun: canRun(c), Form: form},
 	})
 }
 

@@ -23,6 +23,8 @@ const (
 	TypeSchedulesSync Type = "schedules_sync" // server → agent, request
 	TypeAck           Type = "ack"            // either way, reply to job_cancel and schedules_sync
 	TypeError         Type = "error"          // either way, reply to any request, or a notification
+	TypeJobData       Type = "job_data"       // agent → server, notification (data.go)
+	TypeJobDataAck    Type = "job_data_ack"   // server → agent, notification (data.go)
 )
 
 // Role is the end of a connection: the agent dials, the server accepts.
@@ -89,6 +91,8 @@ var catalogue = map[Type]spec{
 	TypeSchedulesSync: {RoleServer, KindRequest, []Type{TypeAck}, func() any { return new(SchedulesSync) }},
 	TypeAck:           {0, KindReply, nil, func() any { return new(Ack) }},
 	TypeError:         {0, KindReply, nil, func() any { return new(Error) }},
+	TypeJobData:       {RoleAgent, KindNotification, nil, func() any { return new(JobData) }},
+	TypeJobDataAck:    {RoleServer, KindNotification, nil, func() any { return new(JobDataAck) }},
 }
 
 // Known reports whether t is in the catalogue.

@@ -64,6 +64,7 @@ func TestEveryMessageCrossesARealConnection(t *testing.T) {
 		wire.TypeHeartbeat:   replyWith(wire.TypeHeartbeatAck),
 		wire.TypeJobEvent:    note,
 		wire.TypeJobFinished: note,
+		wire.TypeJobData:     note,
 	}})
 	agent, server := h.dial(t, wire.Config{Handlers: map[wire.Type]wire.HandlerFunc{
 		wire.TypeJobDispatch: func(ctx context.Context, c *wire.Conn, env wire.Envelope) error {
@@ -92,6 +93,7 @@ func TestEveryMessageCrossesARealConnection(t *testing.T) {
 		},
 		wire.TypeSchedulesSync: replyWith(wire.TypeAck),
 		wire.TypeJobEventAck:   note,
+		wire.TypeJobDataAck:    note,
 		wire.TypeError:         note,
 	}})
 	ctx := t.Context()
@@ -132,12 +134,12 @@ func TestEveryMessageCrossesARealConnection(t *testing.T) {
 	for _, n := range []struct {
 		c   *wire.Conn
 		typ wire.Type
-	}{{agent, wire.TypeJobEvent}, {agent, wire.TypeJobFinished}, {server, wire.TypeJobEventAck}, {server, wire.TypeError}} {
+	}{{agent, wire.TypeJobEvent}, {agent, wire.TypeJobFinished}, {server, wire.TypeJobEventAck}, {server, wire.TypeError}, {agent, wire.TypeJobData}, {server, wire.TypeJobDataAck}} {
 		if err := n.c.Send(ctx, n.typ, s[n.typ]); err != nil {
 			t.Fatalf("send %s: %v", n.typ, err)
 		}
 	}
-	for range 4 {
+	for range 6 {
 		select {
 		case <-notified:
 		case <-time.After(5 * time.Second):

@@ -60,6 +60,8 @@ func samples() map[wire.Type]any {
 		wire.TypeSchedulesSync: &wire.SchedulesSync{Revision: 3, Schedules: json.RawMessage(`[{"id":"s1","cron":"0 3 * * *"}]`)},
 		wire.TypeAck:           &wire.Ack{},
 		wire.TypeError:         &wire.Error{Code: wire.CodeNotFound, Message: "no job job-x"},
+		wire.TypeJobData:       &wire.JobData{JobID: "job-8", Seq: 1, Data: []byte("PK\x03\x04\x00\xff")},
+		wire.TypeJobDataAck:    &wire.JobDataAck{JobID: "job-8", UpToSeq: 1},
 	}
 }
 

@@ -103,15 +103,26 @@ func (r Repository) MarshalWire() ([]byte, error) {
 }
 
 // Validate checks the repository's shape.
-func (r Repository) Validate() error {
+func (r Repository) Validate() error { return r.validate("repository") }
+
+// validateAs checks an optional second repository (a copy's destination),
+// naming it field in errors; nil is valid.
+func (r *Repository) validateAs(field string) error {
+	if r == nil {
+		return nil
+	}
+	return r.validate(field)
+}
+
+func (r Repository) validate(field string) error {
 	errs := []error{
-		checkIdent("repository.id", r.ID, false),
-		checkText("repository.name", r.Name, maxShortLen, false),
-		checkText("repository.url", r.URL, maxTextLen, true),
+		checkIdent(field+".id", r.ID, false),
+		checkText(field+".name", r.Name, maxShortLen, false),
+		checkText(field+".url", r.URL, maxTextLen, true),
 	}
 	for k := range r.Env {
 		if !validEnvName(k) {
-			errs = append(errs, fmt.Errorf("repository.env: %q is not an environment variable name", truncate(k, 64)))
+			errs = append(errs, fmt.Errorf("%s.env: %q is not an environment variable name", field, truncate(k, 64)))
 		}
 	}
 	return errors.Join(errs...)
@@ -141,24 +152,41 @@ type JobDispatch struct {
 	// Kind is the restic operation: backup, snapshots, forget, prune, check,
 	// unlock, stats, ls, restore, init. An agent rejects kinds it does not
 	// know with job_reject rather than failing the connection.
-	Kind       string          `json:"kind"`
-	Repository Repository      `json:"repository"`
-	Params     json.RawMessage `json:"params,omitempty"`
+	Kind       string     `json:"kind"`
+	Repository Repository `json:"repository"`
+	// ToRepository is where a copy job writes, with its credentials; the
+	// other kinds have none. Its secrets are revealed on the wire only,
+	// like Repository's.
+	ToRepository *Repository     `json:"to_repository,omitempty"`
+	Params       json.RawMessage `json:"params,omitempty"`
+	// ScheduleID names the schedule a run-now backup belongs to (its hooks
+	// see it as RM_SCHEDULE); PreHook and PostHook are that schedule's
+	// hooks, run around the job as around a scheduled run.
+	ScheduleID string `json:"schedule_id,omitempty"`
+	PreHook    *Hook  `json:"pre_hook,omitempty"`
+	PostHook   *Hook  `json:"post_hook,omitempty"`
 	// Deadline, if set, is when the agent must give up on the job.
 	Deadline time.Time `json:"deadline,omitzero"`
 }
 
-// MarshalWire encodes the dispatch with the repository's secrets revealed.
+// MarshalWire encodes the dispatch with the repositories' secrets revealed.
 func (d JobDispatch) MarshalWire() ([]byte, error) {
 	repo, err := d.Repository.MarshalWire()
 	if err != nil {
 		return nil, err
 	}
-	// The outer Repository field shadows the embedded one in encoding/json.
+	var to json.RawMessage
+	if d.ToRepository != nil {
+		if to, err = d.ToRepository.MarshalWire(); err != nil {
+			return nil, err
+		}
+	}
+	// The outer fields shadow the embedded ones in encoding/json.
 	return json.Marshal(struct {
 		JobDispatch
-		Repository json.RawMessage `json:"repository"`
-	}{d, repo})
+		Repository   json.RawMessage `json:"repository"`
+		ToRepository json.RawMessage `json:"to_repository,omitempty"`
+	}{d, repo, to})
 }
 
 // Validate checks the dispatch's shape.
@@ -167,7 +195,11 @@ func (d JobDispatch) Validate() error {
 		checkIdent("job_id", d.JobID, true),
 		checkText("kind", d.Kind, maxShortLen, true),
 		d.Repository.Validate(),
+		d.ToRepository.validateAs("to_repository"),
 		checkObject("params", d.Params),
+		checkIdent("schedule_id", d.ScheduleID, false),
+		d.PreHook.validateAs("pre_hook"),
+		d.PostHook.validateAs("post_hook"),
 	)
 }
 

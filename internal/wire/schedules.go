@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -36,21 +37,65 @@ type Schedule struct {
 	Params json.RawMessage `json:"params"`
 	// Forget, when set, are the params of the forget job that follows every
 	// successful run (the schedule's retention policy).
-	Forget    json.RawMessage `json:"forget,omitempty"`
-	UpdatedAt time.Time       `json:"updated_at,omitzero"`
+	Forget json.RawMessage `json:"forget,omitempty"`
+	// CopyTo, when set, is the schedule's secondary repository, with its
+	// credentials: after every successful run the agent copies the new
+	// snapshot there (a copy job of the same schedule).
+	CopyTo *Repository `json:"copy_to,omitempty"`
+	// PreHook and PostHook run around each run (the schedule's own, or its
+	// host's defaults): a failed pre-hook fails the run ("pre-hook
+	// failed") before restic starts; the post-hook always runs.
+	PreHook   *Hook     `json:"pre_hook,omitempty"`
+	PostHook  *Hook     `json:"post_hook,omitempty"`
+	UpdatedAt time.Time `json:"updated_at,omitzero"`
 }
 
-// MarshalWire encodes the schedule with its repository's secrets revealed.
+// maxHookCommand bounds a hook's command text.
+const maxHookCommand = 16 << 10
+
+// Hook is a command the agent runs with the host's shell before or after a
+// job (agent/hooks), and how long it may take.
+type Hook struct {
+	Command        string `json:"command"`
+	TimeoutSeconds int64  `json:"timeout_seconds,omitempty"`
+}
+
+// validateAs checks an optional hook, naming it field; nil is valid.
+func (h *Hook) validateAs(field string) error {
+	if h == nil {
+		return nil
+	}
+	var errs []error
+	if h.TimeoutSeconds < 0 {
+		errs = append(errs, fmt.Errorf("%s.timeout_seconds must not be negative", field))
+	}
+	if strings.TrimSpace(h.Command) == "" {
+		errs = append(errs, fmt.Errorf("%s.command is empty", field))
+	}
+	if len(h.Command) > maxHookCommand || strings.ContainsRune(h.Command, 0) {
+		errs = append(errs, fmt.Errorf("%s.command is longer than %d bytes or holds NUL", field, maxHookCommand))
+	}
+	return errors.Join(errs...)
+}
+
+// MarshalWire encodes the schedule with its repositories' secrets revealed.
 func (s Schedule) MarshalWire() ([]byte, error) {
 	repo, err := s.Repository.MarshalWire()
 	if err != nil {
 		return nil, err
 	}
+	var to json.RawMessage
+	if s.CopyTo != nil {
+		if to, err = s.CopyTo.MarshalWire(); err != nil {
+			return nil, err
+		}
+	}
 	type plain Schedule // without this method
 	return json.Marshal(struct {
 		plain
 		Repository json.RawMessage `json:"repository"`
-	}{plain(s), repo})
+		CopyTo     json.RawMessage `json:"copy_to,omitempty"`
+	}{plain(s), repo, to})
 }
 
 // Validate checks the schedule's shape; internal/timing checks its timing.
@@ -73,6 +118,9 @@ func (s Schedule) Validate() error {
 		checkText("timezone", s.Timezone, maxShortLen, false),
 		checkObject("forget", s.Forget),
 		s.Repository.Validate(),
+		s.CopyTo.validateAs("copy_to"),
+		s.PreHook.validateAs("pre_hook"),
+		s.PostHook.validateAs("post_hook"),
 	)...)
 }
 

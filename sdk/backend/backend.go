@@ -63,12 +63,15 @@ const (
 	// JobCopy copies snapshots from the job's Repository to its
 	// ToRepository (restic copy).
 	JobCopy JobKind = "copy"
+	// JobDump writes a file's bytes, or a folder as a tar or zip archive,
+	// from a snapshot (restic dump) as Data events.
+	JobDump JobKind = "dump"
 )
 
 // JobKinds lists every job kind.
 var JobKinds = []JobKind{
 	JobBackup, JobForget, JobPrune, JobCheck, JobUnlock, JobSnapshots,
-	JobLs, JobRestore, JobDiff, JobStats, JobVersion, JobInit, JobCopy,
+	JobLs, JobRestore, JobDiff, JobStats, JobVersion, JobInit, JobCopy, JobDump,
 }
 
 // Valid reports whether k is one of the job kinds.
@@ -134,6 +137,7 @@ func (r Repository) GoString() string {
 //	diff       Snapshots[0], Snapshots[1]
 //	stats      Snapshots, Tags, Host, Paths
 //	copy       Snapshots (ids or "latest"; none: all), Tags, Host, Paths, ToRepository
+//	dump       Snapshots[0], Paths[0] (the file or folder), Extra {"archive": "tar"|"zip"}
 //	unlock, version, init: none
 //
 // Extra carries anything else as a JSON object the backend documents.

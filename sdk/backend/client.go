@@ -164,6 +164,8 @@ func eventFromProto(e *pb.Event) Event {
 		}
 	case *pb.Event_Error:
 		out.Error = &ErrorEvent{Message: p.Error.GetMessage(), Item: p.Error.GetItem(), During: p.Error.GetDuring()}
+	case *pb.Event_Data:
+		out.Data = &Data{Bytes: p.Data.GetBytes()}
 	}
 	return out
 }

@@ -15,10 +15,12 @@ const (
 	EventLog      EventKind = "log"
 	EventSummary  EventKind = "summary"
 	EventError    EventKind = "error"
+	// EventData carries raw output bytes (a dump's stdout), API 1.2.0.
+	EventData EventKind = "data"
 )
 
 // Event is one thing that happened during a job. It carries exactly one of
-// Progress, Log, Summary and Error.
+// Progress, Log, Summary, Error and Data.
 type Event struct {
 	// Seq numbers a job's events from 1, without gaps, in the order they
 	// were emitted. The SDK sets it; a backend leaves it zero.
@@ -30,11 +32,14 @@ type Event struct {
 	Log      *LogLine    `json:"log,omitempty"`
 	Summary  *Summary    `json:"summary,omitempty"`
 	Error    *ErrorEvent `json:"error,omitempty"`
+	// Data is a piece of the job's raw output, for the dump kind: the
+	// host passes the bytes on as they are, in order, and stores none.
+	Data *Data `json:"data,omitempty"`
 }
 
 // errEventPayload is what emit returns for an event without exactly one
 // payload.
-var errEventPayload = errors.New("backend: an event must carry exactly one of progress, log, summary and error")
+var errEventPayload = errors.New("backend: an event must carry exactly one of progress, log, summary, error and data")
 
 // Kind returns the kind of payload e carries, or "" if it does not carry
 // exactly one.
@@ -52,6 +57,9 @@ func (e Event) Kind() EventKind {
 	}
 	if e.Error != nil {
 		kind, n = EventError, n+1
+	}
+	if e.Data != nil {
+		kind, n = EventData, n+1
 	}
 	if n != 1 {
 		return ""
@@ -113,4 +121,13 @@ type ErrorEvent struct {
 	Item string `json:"item,omitempty"`
 	// During is what restic was doing ("scan", "archival", "restore", …).
 	During string `json:"during,omitempty"`
+}
+
+// MaxDataBytes bounds one Data event's bytes, so that a piece always fits
+// one gRPC message and one agent protocol frame.
+const MaxDataBytes = 256 << 10
+
+// Data is a piece of a job's raw output.
+type Data struct {
+	Bytes []byte `json:"bytes"`
 }

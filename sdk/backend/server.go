@@ -26,6 +26,9 @@ type server struct {
 // errRunOver is what emit returns once Run has returned.
 var errRunOver = errors.New("backend: emit called after Run returned")
 
+// errDataTooLarge is what emit returns for a Data event over MaxDataBytes.
+var errDataTooLarge = errors.New("backend: a data event carries more than MaxDataBytes bytes")
+
 func (s *server) Run(req *pb.RunRequest, stream pb.Backend_RunServer) error {
 	ctx := stream.Context()
 	em := &emitter{ctx: ctx, stream: stream}
@@ -54,6 +57,9 @@ type emitter struct {
 func (em *emitter) emit(ev Event) error {
 	if ev.Kind() == "" {
 		return errEventPayload
+	}
+	if ev.Data != nil && len(ev.Data.Bytes) > MaxDataBytes {
+		return errDataTooLarge
 	}
 	em.mu.Lock()
 	defer em.mu.Unlock()
@@ -168,6 +174,8 @@ func eventToProto(e Event) *pb.Event {
 		}}
 	case e.Error != nil:
 		out.Payload = &pb.Event_Error{Error: &pb.Error{Message: e.Error.Message, Item: e.Error.Item, During: e.Error.During}}
+	case e.Data != nil:
+		out.Payload = &pb.Event_Data{Data: &pb.Data{Bytes: e.Data.Bytes}}
 	}
 	return out
 }

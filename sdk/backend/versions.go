@@ -8,4 +8,6 @@ package backend
 //
 // 1.0.0: Run with progress, log, summary and error events.
 // 1.1.0: the copy kind, Job.ToRepository and Args.ToRepository.
-const APIVersion = "1.1.0"
+// 1.2.0: the dump kind and Event.Data, raw output bytes (a dump's stdout)
+// that the host passes on and never logs.
+const APIVersion = "1.2.0"

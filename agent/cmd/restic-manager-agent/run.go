@@ -93,6 +93,7 @@ func runAgent(ctx context.Context, cfg *config.Config, credential string, logger
 		StateDir:          cfg.StateDir,
 		Backend:           be,
 		BackendConfig:     resticBackendConfig(cfg.ResticBinary),
+		HookShell:         cfg.HookShell,
 		Logger:            logger,
 	})
 	if err != nil {

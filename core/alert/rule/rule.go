@@ -31,7 +31,8 @@ const (
 	// check of the repository.
 	CheckFailed Condition = "check_failed"
 	// BackupStale: no successful backup of a host to a repository within
-	// MaxAge; resolved by the next successful one.
+	// Intervals times the interval of the backup schedule of the pair, or
+	// within MaxAge; resolved by the next successful one.
 	BackupStale Condition = "backup_stale"
 	// HostOffline: a host's agent has been offline for longer than After;
 	// resolved when it is online again.
@@ -40,10 +41,15 @@ const (
 	// crashed or was given up on; resolved when it delivers (or runs)
 	// again. It is reported on the rule's other channels.
 	PluginFailing Condition = "plugin_failing"
+	// RepoLocked: a repository has been locked for longer than After, as
+	// the server learnt from a job that failed because restic found it
+	// locked; resolved by the next successful job on the repository (an
+	// unlock, or any other).
+	RepoLocked Condition = "repo_locked"
 )
 
 // Conditions lists every condition, in the order the docs present them.
-var Conditions = []Condition{JobFailed, CheckFailed, BackupStale, HostOffline, PluginFailing}
+var Conditions = []Condition{JobFailed, CheckFailed, BackupStale, HostOffline, RepoLocked, PluginFailing}
 
 // Valid reports whether c is one of the conditions.
 func (c Condition) Valid() bool { return slices.Contains(Conditions, c) }
@@ -53,6 +59,9 @@ const (
 	DefaultMinSeverity    = notify.SeverityWarning
 	DefaultRepeatInterval = time.Hour
 	DefaultOfflineAfter   = 10 * time.Minute
+	// DefaultLockedAfter is repo_locked's After: restic itself calls a
+	// lock stale after 30 minutes.
+	DefaultLockedAfter = 30 * time.Minute
 )
 
 // Bounds of the durations.
@@ -61,6 +70,8 @@ const (
 	MaxRepeatInterval = 30 * 24 * time.Hour
 	MinAge            = time.Second
 	MaxAge            = 366 * 24 * time.Hour
+	// MaxIntervals bounds Intervals.
+	MaxIntervals = 1000
 	// MaxListLen bounds each list field.
 	MaxListLen = 100
 )
@@ -77,6 +88,7 @@ const (
 	FieldTags           = "tags"
 	FieldRepositories   = "repositories"
 	FieldMaxAge         = "max_age"
+	FieldIntervals      = "intervals"
 	FieldAfter          = "after"
 )
 
@@ -107,7 +119,13 @@ type Spec struct {
 	Repositories []string
 	// MaxAge is backup_stale's allowed age of the last successful backup.
 	MaxAge time.Duration
-	// After is how long a host must be offline for host_offline.
+	// Intervals is backup_stale's allowed age of the last successful
+	// backup in intervals of the host's backup schedule to the repository
+	// (its every, or the gap between two cron firings); pairs without such
+	// a schedule are held to MaxAge, if set.
+	Intervals int
+	// After is how long a host must be offline for host_offline, or a
+	// repository locked for repo_locked.
 	After time.Duration
 }
 
@@ -126,6 +144,8 @@ type Input struct {
 	Repositories   []string
 	MaxAge         string
 	After          string
+	// Intervals is not given when 0.
+	Intervals int
 }
 
 // FieldError is a problem with one field of a rule.
@@ -161,8 +181,9 @@ func problem(field, format string, args ...any) error {
 var uses = map[Condition][]string{
 	JobFailed:     {FieldKinds, FieldHosts, FieldTags, FieldRepositories},
 	CheckFailed:   {FieldHosts, FieldTags, FieldRepositories},
-	BackupStale:   {FieldHosts, FieldTags, FieldRepositories, FieldMaxAge},
+	BackupStale:   {FieldHosts, FieldTags, FieldRepositories, FieldMaxAge, FieldIntervals},
 	HostOffline:   {FieldHosts, FieldTags, FieldAfter},
+	RepoLocked:    {FieldRepositories, FieldAfter},
 	PluginFailing: {},
 }
 
@@ -177,6 +198,7 @@ func Parse(in Input) (Spec, error) {
 	s := Spec{
 		Name: in.Name, On: Condition(in.On), MinSeverity: DefaultMinSeverity, RepeatInterval: DefaultRepeatInterval, Enabled: true,
 		Kinds: clean(in.Kinds), Hosts: clean(in.Hosts), Tags: clean(in.Tags), Repositories: clean(in.Repositories), Channels: clean(in.Channels),
+		Intervals: in.Intervals,
 	}
 	if in.Enabled != nil {
 		s.Enabled = *in.Enabled
@@ -233,6 +255,9 @@ func Parse(in Input) (Spec, error) {
 			s.After = d
 		}
 	}
+	if in.Intervals < 0 || in.Intervals > MaxIntervals {
+		errs = append(errs, problem(FieldIntervals, "%d is out of range: from 1 to %d", in.Intervals, MaxIntervals))
+	}
 	for _, k := range s.Kinds {
 		if !backend.JobKind(k).Valid() {
 			errs = append(errs, problem(FieldKinds, "%q is not a job kind; use %s", k, kindList()))
@@ -265,20 +290,25 @@ func (s *Spec) checkApplicable(in Input) []error {
 	given := map[string]bool{
 		FieldKinds: len(s.Kinds) > 0, FieldHosts: len(s.Hosts) > 0, FieldTags: len(s.Tags) > 0,
 		FieldRepositories: len(s.Repositories) > 0, FieldMaxAge: in.MaxAge != "", FieldAfter: in.After != "",
+		FieldIntervals: in.Intervals != 0,
 	}
-	for _, f := range []string{FieldKinds, FieldHosts, FieldTags, FieldRepositories, FieldMaxAge, FieldAfter} {
+	for _, f := range []string{FieldKinds, FieldHosts, FieldTags, FieldRepositories, FieldMaxAge, FieldIntervals, FieldAfter} {
 		if given[f] && !Takes(s.On, f) {
 			errs = append(errs, problem(f, "does not apply to %s rules; %s", s.On, takesText(s.On)))
 		}
 	}
 	switch s.On {
 	case BackupStale:
-		if in.MaxAge == "" {
-			errs = append(errs, problem(FieldMaxAge, "is required for backup_stale rules: the age after which a host's last successful backup is stale, such as \"26h\""))
+		if in.MaxAge == "" && in.Intervals == 0 {
+			errs = append(errs, problem(FieldMaxAge, "is required for backup_stale rules without intervals: the age after which a host's last successful backup is stale, such as \"26h\" (or give intervals, such as 2: twice the interval of the backup schedule)"))
 		}
 	case HostOffline:
 		if in.After == "" {
 			s.After = DefaultOfflineAfter
+		}
+	case RepoLocked:
+		if in.After == "" {
+			s.After = DefaultLockedAfter
 		}
 	}
 	return errs
@@ -293,7 +323,7 @@ func takesText(c Condition) string {
 
 var fieldRank = []string{
 	FieldName, FieldOn, FieldChannels, FieldMinSeverity, FieldRepeatInterval,
-	FieldKinds, FieldHosts, FieldTags, FieldRepositories, FieldMaxAge, FieldAfter,
+	FieldKinds, FieldHosts, FieldTags, FieldRepositories, FieldMaxAge, FieldIntervals, FieldAfter,
 }
 
 func fieldOrder(err error) int {
@@ -378,8 +408,9 @@ func (s Spec) Input() Input {
 	}
 	if s.On == BackupStale {
 		in.MaxAge = FormatDuration(s.MaxAge)
+		in.Intervals = s.Intervals
 	}
-	if s.On == HostOffline {
+	if s.On == HostOffline || s.On == RepoLocked {
 		in.After = FormatDuration(s.After)
 	}
 	return in

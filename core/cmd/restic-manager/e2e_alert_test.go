@@ -219,6 +219,29 @@ alert "plugins" {
 // the alert blocks added to its configuration, and waits for the agent to
 // reconnect.
 func (r *rig) withAlerts(channels, repeat string) {
+	r.withConfig(channels + fmt.Sprintf(alertsHCL, repeat))
+}
+
+// withConfig stops the rig's server, adds extra to its configuration,
+// starts it again and waits for the agent to reconnect.
+func (r *rig) withConfig(extra string) {
+	t := r.t
+	t.Helper()
+	r.stopServer()
+	cfg, err := os.ReadFile(r.srvCfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg = append(cfg, []byte(extra)...)
+	if err := os.WriteFile(r.srvCfg, cfg, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	r.restartServer()
+	r.waitHostStatus("online")
+}
+
+// stopServer stops the rig's server with SIGTERM and waits for it.
+func (r *rig) stopServer() {
 	t := r.t
 	t.Helper()
 	if err := r.srv.cmd.Process.Signal(syscall.SIGTERM); err != nil {
@@ -227,16 +250,6 @@ func (r *rig) withAlerts(channels, repeat string) {
 	if err := <-r.srv.done; err != nil {
 		t.Fatalf("server exit: %v", err)
 	}
-	cfg, err := os.ReadFile(r.srvCfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg = append(cfg, []byte(channels+fmt.Sprintf(alertsHCL, repeat))...)
-	if err := os.WriteFile(r.srvCfg, cfg, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	r.restartServer()
-	r.waitHostStatus("online")
 }
 
 // failedBackup runs a backup of a path that does not exist, which restic

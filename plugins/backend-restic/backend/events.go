@@ -117,6 +117,8 @@ func (c *converter) convert(ev restic.Event) []sdk.Event {
 			return c.marshalFailed(msgChange, err)
 		}
 		return one(logEvent(sdk.StreamStdout, string(doc)))
+	case *restic.Data:
+		return one(sdk.Event{Data: &sdk.Data{Bytes: e.Bytes}})
 	case *restic.VersionInfo:
 		v := e.Version
 		doc, err := json.Marshal(versionDoc{Version: v.String(), GoVersion: v.GoVersion, GoOS: v.OS, GoArch: v.Arch})

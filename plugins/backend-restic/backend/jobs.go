@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"maps"
 	"math"
+	"path"
+	"strings"
 
 	"github.com/restic-manager/restic-manager/plugins/backend-restic/restic"
 	sdk "github.com/restic-manager/restic-manager/sdk/backend"
@@ -45,12 +47,13 @@ type (
 		Recursive bool   `json:"recursive"`
 	}
 	restoreExtra struct {
-		IIncludes []string `json:"iincludes"`
-		IExcludes []string `json:"iexcludes"`
-		Overwrite string   `json:"overwrite"`
-		Delete    bool     `json:"delete"`
-		Verify    bool     `json:"verify"`
-		Sparse    bool     `json:"sparse"`
+		IIncludes       []string `json:"iincludes"`
+		IExcludes       []string `json:"iexcludes"`
+		Overwrite       string   `json:"overwrite"`
+		StripComponents int      `json:"strip_components"`
+		Delete          bool     `json:"delete"`
+		Verify          bool     `json:"verify"`
+		Sparse          bool     `json:"sparse"`
 	}
 	diffExtra struct {
 		From     string `json:"from"`
@@ -137,6 +140,8 @@ func resticJob(job sdk.Job) (restic.Job, error) {
 		}, err
 	case sdk.JobCopy:
 		return copyJob(job, limits)
+	case sdk.JobDump:
+		return dumpJob(a)
 	}
 	return nil, fmt.Errorf("job kind %q: %w", job.Kind, plugin.ErrUnsupported)
 }
@@ -252,10 +257,15 @@ func restoreJob(a sdk.Args, limits restic.Limits) (restic.Job, error) {
 	if len(a.Snapshots) != 1 {
 		return nil, invalidJob("restore takes exactly one snapshot, got %d", len(a.Snapshots))
 	}
+	subfolder, includes, err := stripIncludes(a.Includes, x.StripComponents)
+	if err != nil {
+		return nil, err
+	}
 	return restic.RestoreJob{
 		Snapshot:  a.Snapshots[0],
+		Subfolder: subfolder,
 		Target:    a.Target,
-		Includes:  a.Includes,
+		Includes:  includes,
 		Excludes:  a.Excludes,
 		IIncludes: x.IIncludes,
 		IExcludes: x.IExcludes,
@@ -266,6 +276,48 @@ func restoreJob(a sdk.Args, limits restic.Limits) (restic.Job, error) {
 		Sparse:    x.Sparse,
 		Limits:    limits,
 	}, nil
+}
+
+// stripIncludes drops the first n components of the include paths: they
+// must all share them, and restic then restores that folder of the
+// snapshot ("id:/home/alice") with the includes made relative to it
+// ("/docs/a.txt"), so /home/alice/docs/a.txt lands in TARGET/docs/a.txt.
+// An include that is the shared folder itself restores all of it.
+func stripIncludes(includes []string, n int) (subfolder string, rel []string, err error) {
+	switch {
+	case n == 0:
+		return "", includes, nil
+	case n < 0:
+		return "", nil, invalidJob("strip_components is negative (%d)", n)
+	case len(includes) == 0:
+		return "", nil, invalidJob("strip_components needs include paths: the components to drop are the ones they share")
+	}
+	whole := false
+	for _, inc := range includes {
+		if !strings.HasPrefix(inc, "/") || path.Clean(inc) != inc {
+			return "", nil, invalidJob("include %q is not an absolute, clean path", inc)
+		}
+		parts := strings.Split(strings.TrimPrefix(inc, "/"), "/")
+		if inc == "/" || len(parts) < n {
+			return "", nil, invalidJob("strip_components %d: include %q has fewer components", n, inc)
+		}
+		prefix := "/" + strings.Join(parts[:n], "/")
+		switch {
+		case subfolder == "":
+			subfolder = prefix
+		case prefix != subfolder:
+			return "", nil, invalidJob("strip_components %d: includes %q and %q do not share their first %d components", n, includes[0], inc, n)
+		}
+		if len(parts) == n {
+			whole = true
+			continue
+		}
+		rel = append(rel, "/"+strings.Join(parts[n:], "/"))
+	}
+	if whole {
+		rel = nil
+	}
+	return subfolder, rel, nil
 }
 
 // diffJob takes the two snapshots from Snapshots[0] and [1], or from

@@ -91,6 +91,23 @@ func TestResticJob(t *testing.T) {
 				Delete: true, Verify: true, DryRun: true, Sparse: true, Limits: restic.Limits{DownloadKiBs: 64},
 			},
 		},
+		"restore stripping two components": {
+			sdk.Job{Kind: sdk.JobRestore, Args: sdk.Args{
+				Snapshots: []string{"abc"}, Target: "/srv/r", Includes: []string{"/home/alice/docs/a.txt", "/home/alice/music"},
+				Extra: json.RawMessage(`{"strip_components":2,"overwrite":"never"}`),
+			}},
+			restic.RestoreJob{
+				Snapshot: "abc", Subfolder: "/home/alice", Target: "/srv/r", Includes: []string{"/docs/a.txt", "/music"},
+				Overwrite: restic.OverwriteNever,
+			},
+		},
+		"restore stripping the whole include": {
+			sdk.Job{Kind: sdk.JobRestore, Args: sdk.Args{
+				Snapshots: []string{"abc"}, Target: "/srv/r", Includes: []string{"/home/alice", "/home/alice/docs"},
+				Extra: json.RawMessage(`{"strip_components":2}`),
+			}},
+			restic.RestoreJob{Snapshot: "abc", Subfolder: "/home/alice", Target: "/srv/r"},
+		},
 		"diff from snapshots": {
 			sdk.Job{Kind: sdk.JobDiff, Args: sdk.Args{Snapshots: []string{"a", "b"}}},
 			restic.DiffJob{From: "a", To: "b"},
@@ -159,6 +176,35 @@ func TestResticJobRefuses(t *testing.T) {
 		},
 		"restore of two snapshots": {
 			sdk.Job{Kind: sdk.JobRestore, Args: sdk.Args{Snapshots: []string{"a", "b"}, Target: "/r"}}, restic.ErrInvalidJob, "exactly one snapshot",
+		},
+		"strip without includes": {
+			sdk.Job{Kind: sdk.JobRestore, Args: sdk.Args{Snapshots: []string{"a"}, Target: "/r", Extra: json.RawMessage(`{"strip_components":1}`)}},
+			restic.ErrInvalidJob, "strip_components needs include paths",
+		},
+		"strip of includes in different folders": {
+			sdk.Job{Kind: sdk.JobRestore, Args: sdk.Args{
+				Snapshots: []string{"a"}, Target: "/r", Includes: []string{"/home/a/x", "/srv/b"},
+				Extra: json.RawMessage(`{"strip_components":1}`),
+			}},
+			restic.ErrInvalidJob, "do not share their first 1 components",
+		},
+		"strip of more components than an include has": {
+			sdk.Job{Kind: sdk.JobRestore, Args: sdk.Args{
+				Snapshots: []string{"a"}, Target: "/r", Includes: []string{"/home/a/x", "/home"},
+				Extra: json.RawMessage(`{"strip_components":2}`),
+			}},
+			restic.ErrInvalidJob, `include "/home" has fewer components`,
+		},
+		"strip of an unclean include": {
+			sdk.Job{Kind: sdk.JobRestore, Args: sdk.Args{
+				Snapshots: []string{"a"}, Target: "/r", Includes: []string{"/home/../etc/x"},
+				Extra: json.RawMessage(`{"strip_components":1}`),
+			}},
+			restic.ErrInvalidJob, "not an absolute, clean path",
+		},
+		"negative strip": {
+			sdk.Job{Kind: sdk.JobRestore, Args: sdk.Args{Snapshots: []string{"a"}, Target: "/r", Extra: json.RawMessage(`{"strip_components":-1}`)}},
+			restic.ErrInvalidJob, "negative",
 		},
 		"diff of one snapshot": {
 			sdk.Job{Kind: sdk.JobDiff, Args: sdk.Args{Snapshots: []string{"a"}}}, restic.ErrInvalidJob, "diff",

@@ -143,13 +143,17 @@ const (
 
 // RestoreJob restores a snapshot into Target (`restic restore`).
 type RestoreJob struct {
-	Snapshot  string // id, short id or "latest"; "id:subfolder" with restic >= 0.16
+	Snapshot string // id, short id or "latest"
+	// Subfolder restores only this directory of the snapshot, its contents
+	// straight into Target (restic's "id:subfolder", restic >= 0.16);
+	// Includes and Excludes are then relative to it ("/docs/a.txt").
+	Subfolder string
 	Target    string // absolute
 	Includes  []string
 	Excludes  []string
 	IIncludes []string
 	IExcludes []string
-	Overwrite OverwritePolicy // empty = restic's default (always); restic >= 0.17
+	Overwrite OverwritePolicy // empty = restic's default (always); others than always need restic >= 0.17
 	Delete    bool            // restic >= 0.17
 	Verify    bool
 	DryRun    bool // restic >= 0.17
@@ -372,9 +376,23 @@ func (j RestoreJob) args(v Version) ([]string, error) {
 		values("include", j.Includes), values("exclude", j.Excludes),
 		values("iinclude", j.IIncludes), values("iexclude", j.IExcludes),
 	}
-	switch j.Overwrite {
+	snapshot := j.Snapshot
+	if j.Subfolder != "" {
+		if !strings.HasPrefix(j.Subfolder, "/") {
+			errs = append(errs, invalid(fmt.Sprintf("restore subfolder %q is not an absolute path in the snapshot", j.Subfolder)))
+		}
+		errs = append(errs, value("restore subfolder", j.Subfolder), require("restore of a snapshot's subfolder", VersionRestoreSubfolder, v))
+		snapshot += ":" + j.Subfolder
+	}
+	overwrite := j.Overwrite
+	switch overwrite {
 	case "":
-	case OverwriteAlways, OverwriteIfChanged, OverwriteIfNewer, OverwriteNever:
+	case OverwriteAlways:
+		// Before 0.17 restic always overwrote, and had no flag for it.
+		if !v.AtLeast(VersionRestoreOverwrite) {
+			overwrite = ""
+		}
+	case OverwriteIfChanged, OverwriteIfNewer, OverwriteNever:
 		errs = append(errs, require("restore --overwrite", VersionRestoreOverwrite, v))
 	default:
 		errs = append(errs, invalid(fmt.Sprintf("restore: overwrite %q: want always, if-changed, if-newer or never", j.Overwrite)))
@@ -397,12 +415,12 @@ func (j RestoreJob) args(v Version) ([]string, error) {
 	a.strs("exclude", j.Excludes)
 	a.strs("iinclude", j.IIncludes)
 	a.strs("iexclude", j.IExcludes)
-	a.str("overwrite", string(j.Overwrite))
+	a.str("overwrite", string(overwrite))
 	a.flag("delete", j.Delete)
 	a.flag("verify", j.Verify)
 	a.flag("dry-run", j.DryRun)
 	a.flag("sparse", j.Sparse)
-	return a.pos(j.Snapshot).list(), nil
+	return a.pos(snapshot).list(), nil
 }
 
 func (j DiffJob) args(Version) ([]string, error) {

@@ -41,6 +41,10 @@ func TestJobArgs(t *testing.T) {
 			RestoreJob{Snapshot: "latest", Target: "/srv/restore", Includes: []string{"/home/a"}, Overwrite: OverwriteNever, Verify: true},
 			"restore --json --target=/srv/restore --include=/home/a --overwrite=never --verify -- latest",
 		},
+		"restore subfolder": {
+			RestoreJob{Snapshot: "abc", Subfolder: "/home/alice", Target: "/srv/restore", Includes: []string{"/docs"}, Overwrite: OverwriteIfChanged},
+			"restore --json --target=/srv/restore --include=/docs --overwrite=if-changed -- abc:/home/alice",
+		},
 		"diff":       {DiffJob{From: "a1", To: "b2", Metadata: true}, "diff --json --metadata -- a1 b2"},
 		"stats":      {StatsJob{Mode: StatsRawData}, "stats --json --mode=raw-data"},
 		"stats some": {StatsJob{Snapshots: []string{"a1", "latest"}}, "stats --json -- a1 latest"},
@@ -80,6 +84,7 @@ func TestJobArgsRefused(t *testing.T) {
 		"check both read modes":      CheckJob{ReadData: true, ReadDataSubset: "10%"},
 		"check bad subset":           CheckJob{ReadDataSubset: "half"},
 		"restore relative target":    RestoreJob{Snapshot: "latest", Target: "restore"},
+		"restore relative subfolder": RestoreJob{Snapshot: "latest", Target: "/r", Subfolder: "home"},
 		"restore no snapshot":        RestoreJob{Target: "/r"},
 		"restore bad overwrite":      RestoreJob{Snapshot: "latest", Target: "/r", Overwrite: "sometimes"},
 		"diff one side":              DiffJob{From: "a"},
@@ -114,6 +119,8 @@ func TestUnsupportedFeatures(t *testing.T) {
 		"restore dry-run":    {RestoreJob{Snapshot: "latest", Target: "/r", DryRun: true}, "restore --dry-run", V(0, 17, 0)},
 		"skip if unchanged":  {BackupJob{Paths: []string{"/h"}, SkipIfUnchanged: true}, "backup --skip-if-unchanged", V(0, 17, 0)},
 		"restore sparse old": {RestoreJob{Snapshot: "latest", Target: "/r", Sparse: true}, "restore --sparse", V(0, 15, 0)},
+		"restore never":      {RestoreJob{Snapshot: "latest", Target: "/r", Overwrite: OverwriteNever}, "restore --overwrite", V(0, 17, 0)},
+		"restore subfolder":  {RestoreJob{Snapshot: "latest", Subfolder: "/home", Target: "/r"}, "restore of a snapshot's subfolder", V(0, 16, 0)},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
@@ -127,6 +134,14 @@ func TestUnsupportedFeatures(t *testing.T) {
 				t.Errorf("args on 0.18.1 = %v", err)
 			}
 		})
+	}
+	// "always" was restic's only behaviour before 0.17: no flag then.
+	args, err := RestoreJob{Snapshot: "latest", Target: "/r", Overwrite: OverwriteAlways}.args(debian)
+	if err != nil || slices.ContainsFunc(args, func(a string) bool { return strings.HasPrefix(a, "--overwrite") }) {
+		t.Errorf("overwrite always on 0.14.0 = %q, %v; want no --overwrite", args, err)
+	}
+	if args, _ := (RestoreJob{Snapshot: "latest", Target: "/r", Overwrite: OverwriteAlways}).args(V(0, 17, 0)); !slices.Contains(args, "--overwrite=always") {
+		t.Errorf("overwrite always on 0.17.0 = %q", args)
 	}
 	// Plain options work on the oldest supported restic.
 	for _, job := range []Job{RestoreJob{Snapshot: "latest", Target: "/r", Verify: true}, BackupJob{Paths: []string{"/h"}, ExcludeCaches: true}} {

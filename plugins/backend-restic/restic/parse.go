@@ -50,6 +50,10 @@ func documentKind(k Kind) bool {
 
 // readStdout consumes the child's stdout until EOF.
 func (p *parser) readStdout(r io.Reader) {
+	if p.kind == KindDump {
+		p.readRaw(r)
+		return
+	}
 	br := bufio.NewReaderSize(r, 64<<10)
 	var rest io.Reader = br
 	if documentKind(p.kind) {

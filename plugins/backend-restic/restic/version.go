@@ -29,6 +29,8 @@ var MinVersion = V(0, 14, 0)
 var (
 	// VersionRestoreJSON: `restore --json` prints status/summary (0.16.0, #426).
 	VersionRestoreJSON = V(0, 16, 0)
+	// VersionRestoreSubfolder: the "snapshot:subfolder" syntax (0.16.0, #3871).
+	VersionRestoreSubfolder = V(0, 16, 0)
 	// VersionRestoreOverwrite: `restore --overwrite`, `--delete` and `--dry-run` (0.17.0, #4817, #2348, #4839).
 	VersionRestoreOverwrite = V(0, 17, 0)
 	// VersionExitCodes: exit codes 10 and 11 (0.17.0, #956); 12 came in 0.17.1 (#4959).

@@ -69,7 +69,7 @@ type Job struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	Id    string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
 	// backup, forget, prune, check, unlock, snapshots, ls, restore, diff,
-	// stats, version, init or copy.
+	// stats, version, init, copy or dump.
 	Kind       string      `protobuf:"bytes,2,opt,name=kind,proto3" json:"kind,omitempty"`
 	Repository *Repository `protobuf:"bytes,3,opt,name=repository,proto3" json:"repository,omitempty"`
 	Args       *Args       `protobuf:"bytes,4,opt,name=args,proto3" json:"args,omitempty"`
@@ -564,6 +564,7 @@ type Event struct {
 	//	*Event_Log
 	//	*Event_Summary
 	//	*Event_Error
+	//	*Event_Data
 	Payload       isEvent_Payload `protobuf_oneof:"payload"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -656,6 +657,15 @@ func (x *Event) GetError() *Error {
 	return nil
 }
 
+func (x *Event) GetData() *Data {
+	if x != nil {
+		if x, ok := x.Payload.(*Event_Data); ok {
+			return x.Data
+		}
+	}
+	return nil
+}
+
 type isEvent_Payload interface {
 	isEvent_Payload()
 }
@@ -676,6 +686,10 @@ type Event_Error struct {
 	Error *Error `protobuf:"bytes,6,opt,name=error,proto3,oneof"`
 }
 
+type Event_Data struct {
+	Data *Data `protobuf:"bytes,7,opt,name=data,proto3,oneof"`
+}
+
 func (*Event_Progress) isEvent_Payload() {}
 
 func (*Event_Log) isEvent_Payload() {}
@@ -683,6 +697,8 @@ func (*Event_Log) isEvent_Payload() {}
 func (*Event_Summary) isEvent_Payload() {}
 
 func (*Event_Error) isEvent_Payload() {}
+
+func (*Event_Data) isEvent_Payload() {}
 
 type Progress struct {
 	state            protoimpl.MessageState `protogen:"open.v1"`
@@ -978,6 +994,52 @@ func (x *Summary) GetDurationSeconds() float64 {
 	return 0
 }
 
+// Data is a piece of a job's raw output (a dump kind's stdout): bytes to
+// pass on as they are, in order, not lines to log.
+type Data struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Bytes         []byte                 `protobuf:"bytes,1,opt,name=bytes,proto3" json:"bytes,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Data) Reset() {
+	*x = Data{}
+	mi := &file_sdk_backend_proto_backend_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Data) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Data) ProtoMessage() {}
+
+func (x *Data) ProtoReflect() protoreflect.Message {
+	mi := &file_sdk_backend_proto_backend_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Data.ProtoReflect.Descriptor instead.
+func (*Data) Descriptor() ([]byte, []int) {
+	return file_sdk_backend_proto_backend_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *Data) GetBytes() []byte {
+	if x != nil {
+		return x.Bytes
+	}
+	return nil
+}
+
 type Error struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Message       string                 `protobuf:"bytes,1,opt,name=message,proto3" json:"message,omitempty"`
@@ -989,7 +1051,7 @@ type Error struct {
 
 func (x *Error) Reset() {
 	*x = Error{}
-	mi := &file_sdk_backend_proto_backend_proto_msgTypes[10]
+	mi := &file_sdk_backend_proto_backend_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1001,7 +1063,7 @@ func (x *Error) String() string {
 func (*Error) ProtoMessage() {}
 
 func (x *Error) ProtoReflect() protoreflect.Message {
-	mi := &file_sdk_backend_proto_backend_proto_msgTypes[10]
+	mi := &file_sdk_backend_proto_backend_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1014,7 +1076,7 @@ func (x *Error) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Error.ProtoReflect.Descriptor instead.
 func (*Error) Descriptor() ([]byte, []int) {
-	return file_sdk_backend_proto_backend_proto_rawDescGZIP(), []int{10}
+	return file_sdk_backend_proto_backend_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *Error) GetMessage() string {
@@ -1051,7 +1113,7 @@ type Result struct {
 
 func (x *Result) Reset() {
 	*x = Result{}
-	mi := &file_sdk_backend_proto_backend_proto_msgTypes[11]
+	mi := &file_sdk_backend_proto_backend_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1063,7 +1125,7 @@ func (x *Result) String() string {
 func (*Result) ProtoMessage() {}
 
 func (x *Result) ProtoReflect() protoreflect.Message {
-	mi := &file_sdk_backend_proto_backend_proto_msgTypes[11]
+	mi := &file_sdk_backend_proto_backend_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1076,7 +1138,7 @@ func (x *Result) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Result.ProtoReflect.Descriptor instead.
 func (*Result) Descriptor() ([]byte, []int) {
-	return file_sdk_backend_proto_backend_proto_rawDescGZIP(), []int{11}
+	return file_sdk_backend_proto_backend_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *Result) GetExitCode() int32 {
@@ -1159,14 +1221,15 @@ const file_sdk_backend_proto_backend_proto_rawDesc = "" +
 	"\vRunResponse\x128\n" +
 	"\x05event\x18\x01 \x01(\v2 .restic_manager.backend.v1.EventH\x00R\x05event\x12;\n" +
 	"\x06result\x18\x02 \x01(\v2!.restic_manager.backend.v1.ResultH\x00R\x06resultB\x05\n" +
-	"\x03msg\"\xbf\x02\n" +
+	"\x03msg\"\xf6\x02\n" +
 	"\x05Event\x12\x10\n" +
 	"\x03seq\x18\x01 \x01(\x04R\x03seq\x12$\n" +
 	"\x0etime_unix_nano\x18\x02 \x01(\x03R\ftimeUnixNano\x12A\n" +
 	"\bprogress\x18\x03 \x01(\v2#.restic_manager.backend.v1.ProgressH\x00R\bprogress\x126\n" +
 	"\x03log\x18\x04 \x01(\v2\".restic_manager.backend.v1.LogLineH\x00R\x03log\x12>\n" +
 	"\asummary\x18\x05 \x01(\v2\".restic_manager.backend.v1.SummaryH\x00R\asummary\x128\n" +
-	"\x05error\x18\x06 \x01(\v2 .restic_manager.backend.v1.ErrorH\x00R\x05errorB\t\n" +
+	"\x05error\x18\x06 \x01(\v2 .restic_manager.backend.v1.ErrorH\x00R\x05error\x125\n" +
+	"\x04data\x18\a \x01(\v2\x1f.restic_manager.backend.v1.DataH\x00R\x04dataB\t\n" +
 	"\apayload\"\xc9\x02\n" +
 	"\bProgress\x12!\n" +
 	"\fpercent_done\x18\x01 \x01(\x01R\vpercentDone\x12\x1d\n" +
@@ -1201,7 +1264,9 @@ const file_sdk_backend_proto_backend_proto_rawDesc = "" +
 	"\x15total_files_processed\x18\n" +
 	" \x01(\x04R\x13totalFilesProcessed\x122\n" +
 	"\x15total_bytes_processed\x18\v \x01(\x04R\x13totalBytesProcessed\x12)\n" +
-	"\x10duration_seconds\x18\f \x01(\x01R\x0fdurationSeconds\"M\n" +
+	"\x10duration_seconds\x18\f \x01(\x01R\x0fdurationSeconds\"\x1c\n" +
+	"\x04Data\x12\x14\n" +
+	"\x05bytes\x18\x01 \x01(\fR\x05bytes\"M\n" +
 	"\x05Error\x12\x18\n" +
 	"\amessage\x18\x01 \x01(\tR\amessage\x12\x12\n" +
 	"\x04item\x18\x02 \x01(\tR\x04item\x12\x16\n" +
@@ -1226,7 +1291,7 @@ func file_sdk_backend_proto_backend_proto_rawDescGZIP() []byte {
 	return file_sdk_backend_proto_backend_proto_rawDescData
 }
 
-var file_sdk_backend_proto_backend_proto_msgTypes = make([]protoimpl.MessageInfo, 13)
+var file_sdk_backend_proto_backend_proto_msgTypes = make([]protoimpl.MessageInfo, 14)
 var file_sdk_backend_proto_backend_proto_goTypes = []any{
 	(*RunRequest)(nil),  // 0: restic_manager.backend.v1.RunRequest
 	(*Job)(nil),         // 1: restic_manager.backend.v1.Job
@@ -1238,30 +1303,32 @@ var file_sdk_backend_proto_backend_proto_goTypes = []any{
 	(*Progress)(nil),    // 7: restic_manager.backend.v1.Progress
 	(*LogLine)(nil),     // 8: restic_manager.backend.v1.LogLine
 	(*Summary)(nil),     // 9: restic_manager.backend.v1.Summary
-	(*Error)(nil),       // 10: restic_manager.backend.v1.Error
-	(*Result)(nil),      // 11: restic_manager.backend.v1.Result
-	nil,                 // 12: restic_manager.backend.v1.Repository.EnvEntry
+	(*Data)(nil),        // 10: restic_manager.backend.v1.Data
+	(*Error)(nil),       // 11: restic_manager.backend.v1.Error
+	(*Result)(nil),      // 12: restic_manager.backend.v1.Result
+	nil,                 // 13: restic_manager.backend.v1.Repository.EnvEntry
 }
 var file_sdk_backend_proto_backend_proto_depIdxs = []int32{
 	1,  // 0: restic_manager.backend.v1.RunRequest.job:type_name -> restic_manager.backend.v1.Job
 	2,  // 1: restic_manager.backend.v1.Job.repository:type_name -> restic_manager.backend.v1.Repository
 	3,  // 2: restic_manager.backend.v1.Job.args:type_name -> restic_manager.backend.v1.Args
 	2,  // 3: restic_manager.backend.v1.Job.to_repository:type_name -> restic_manager.backend.v1.Repository
-	12, // 4: restic_manager.backend.v1.Repository.env:type_name -> restic_manager.backend.v1.Repository.EnvEntry
+	13, // 4: restic_manager.backend.v1.Repository.env:type_name -> restic_manager.backend.v1.Repository.EnvEntry
 	4,  // 5: restic_manager.backend.v1.Args.retention:type_name -> restic_manager.backend.v1.Retention
 	6,  // 6: restic_manager.backend.v1.RunResponse.event:type_name -> restic_manager.backend.v1.Event
-	11, // 7: restic_manager.backend.v1.RunResponse.result:type_name -> restic_manager.backend.v1.Result
+	12, // 7: restic_manager.backend.v1.RunResponse.result:type_name -> restic_manager.backend.v1.Result
 	7,  // 8: restic_manager.backend.v1.Event.progress:type_name -> restic_manager.backend.v1.Progress
 	8,  // 9: restic_manager.backend.v1.Event.log:type_name -> restic_manager.backend.v1.LogLine
 	9,  // 10: restic_manager.backend.v1.Event.summary:type_name -> restic_manager.backend.v1.Summary
-	10, // 11: restic_manager.backend.v1.Event.error:type_name -> restic_manager.backend.v1.Error
-	0,  // 12: restic_manager.backend.v1.Backend.Run:input_type -> restic_manager.backend.v1.RunRequest
-	5,  // 13: restic_manager.backend.v1.Backend.Run:output_type -> restic_manager.backend.v1.RunResponse
-	13, // [13:14] is the sub-list for method output_type
-	12, // [12:13] is the sub-list for method input_type
-	12, // [12:12] is the sub-list for extension type_name
-	12, // [12:12] is the sub-list for extension extendee
-	0,  // [0:12] is the sub-list for field type_name
+	11, // 11: restic_manager.backend.v1.Event.error:type_name -> restic_manager.backend.v1.Error
+	10, // 12: restic_manager.backend.v1.Event.data:type_name -> restic_manager.backend.v1.Data
+	0,  // 13: restic_manager.backend.v1.Backend.Run:input_type -> restic_manager.backend.v1.RunRequest
+	5,  // 14: restic_manager.backend.v1.Backend.Run:output_type -> restic_manager.backend.v1.RunResponse
+	14, // [14:15] is the sub-list for method output_type
+	13, // [13:14] is the sub-list for method input_type
+	13, // [13:13] is the sub-list for extension type_name
+	13, // [13:13] is the sub-list for extension extendee
+	0,  // [0:13] is the sub-list for field type_name
 }
 
 func init() { file_sdk_backend_proto_backend_proto_init() }
@@ -1278,6 +1345,7 @@ func file_sdk_backend_proto_backend_proto_init() {
 		(*Event_Log)(nil),
 		(*Event_Summary)(nil),
 		(*Event_Error)(nil),
+		(*Event_Data)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -1285,7 +1353,7 @@ func file_sdk_backend_proto_backend_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_sdk_backend_proto_backend_proto_rawDesc), len(file_sdk_backend_proto_backend_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   13,
+			NumMessages:   14,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -1,0 +1,3 @@
+server {
+  download_limit_mib = -1
+}

@@ -1,0 +1,681 @@
+package ui
+
+import (
+	"errors"
+	"fmt"
+	"maps"
+	"net/http"
+	"net/url"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gorilla/mux"
+
+	"github.com/restic-manager/restic-manager/core/api"
+)
+
+// scheduleRoutes are the schedule list, the editor, delete with its
+// confirm page, run-now and the retention preview.
+func (u *UI) scheduleRoutes() []uiRoute {
+	return []uiRoute{
+		{name: "ui.schedules", method: http.MethodGet, path: "/schedules", access: loggedIn, handler: u.schedulesPage},
+		{name: "ui.schedules.new", method: http.MethodGet, path: "/schedules/new", access: loggedIn, handler: u.scheduleNew},
+		{name: "ui.schedules.create", method: http.MethodPost, path: "/schedules", access: loggedIn, handler: u.scheduleCreate},
+		{name: "ui.schedule", method: http.MethodGet, path: "/schedules/{id}", access: loggedIn, handler: u.schedulePage},
+		{name: "ui.schedule.update", method: http.MethodPost, path: "/schedules/{id}", access: loggedIn, handler: u.scheduleUpdate},
+		{name: "ui.schedule.delete.confirm", method: http.MethodGet, path: "/schedules/{id}/delete", access: loggedIn, handler: u.scheduleDeleteConfirm},
+		{name: "ui.schedule.delete", method: http.MethodPost, path: "/schedules/{id}/delete", access: loggedIn, handler: u.scheduleDelete},
+		{name: "ui.schedule.run", method: http.MethodPost, path: "/schedules/{id}/run", access: loggedIn, handler: u.scheduleRun},
+		{name: "ui.schedule.preview", method: http.MethodPost, path: "/schedules/{id}/preview", access: loggedIn, handler: u.schedulePreview},
+		{name: "ui.schedule.preview.show", method: http.MethodGet, path: "/schedules/{id}/preview/{job}", access: loggedIn, handler: u.schedulePreviewShow},
+	}
+}
+
+// scheduleRetention is a retention policy as the schedule API shows it.
+type scheduleRetention struct {
+	KeepLast    int      `json:"keep_last"`
+	KeepHourly  int      `json:"keep_hourly"`
+	KeepDaily   int      `json:"keep_daily"`
+	KeepWeekly  int      `json:"keep_weekly"`
+	KeepMonthly int      `json:"keep_monthly"`
+	KeepYearly  int      `json:"keep_yearly"`
+	KeepWithin  string   `json:"keep_within"`
+	KeepTags    []string `json:"keep_tags"`
+	GroupBy     string   `json:"group_by"`
+}
+
+// Text is the policy in words: "last 3, daily 7, within 1y".
+func (r *scheduleRetention) Text() string {
+	if r == nil {
+		return ""
+	}
+	var parts []string
+	for _, k := range []struct {
+		label string
+		n     int
+	}{{"last", r.KeepLast}, {"hourly", r.KeepHourly}, {"daily", r.KeepDaily}, {"weekly", r.KeepWeekly}, {"monthly", r.KeepMonthly}, {"yearly", r.KeepYearly}} {
+		if k.n > 0 {
+			parts = append(parts, fmt.Sprintf("%s %d", k.label, k.n))
+		}
+	}
+	if r.KeepWithin != "" {
+		parts = append(parts, "within "+r.KeepWithin)
+	}
+	if len(r.KeepTags) > 0 {
+		parts = append(parts, "tagged "+strings.Join(r.KeepTags, ","))
+	}
+	return strings.Join(parts, ", ")
+}
+
+// scheduleRun is a schedule's newest run.
+type scheduleRun struct {
+	JobID      string     `json:"job_id"`
+	HostID     string     `json:"host_id"`
+	Status     string     `json:"status"`
+	StartedAt  *time.Time `json:"started_at"`
+	FinishedAt *time.Time `json:"finished_at"`
+	Error      string     `json:"error"`
+}
+
+// scheduleItem is a schedule as the schedule API answers it. Stale is nil
+// while the API does not report it.
+type scheduleItem struct {
+	ID               string             `json:"id"`
+	Name             string             `json:"name"`
+	HostID           *string            `json:"host_id"`
+	Host             string             `json:"host"`
+	HostTag          *string            `json:"host_tag"`
+	Repository       string             `json:"repository"`
+	RepositoryID     string             `json:"repository_id"`
+	Kind             string             `json:"kind"`
+	Paths            []string           `json:"paths"`
+	Excludes         []string           `json:"excludes"`
+	ExcludeFiles     []string           `json:"exclude_files"`
+	ExcludeIfPresent []string           `json:"exclude_if_present"`
+	ExcludeCaches    bool               `json:"exclude_caches"`
+	Tags             []string           `json:"tags"`
+	OneFileSystem    bool               `json:"one_file_system"`
+	Cron             *string            `json:"cron"`
+	Every            *string            `json:"every"`
+	Timezone         string             `json:"timezone"`
+	Jitter           string             `json:"jitter"`
+	JitterSeconds    int64              `json:"jitter_seconds"`
+	CatchUp          bool               `json:"catch_up"`
+	LimitUploadKiB   int64              `json:"limit_upload_kib"`
+	LimitDownloadKiB int64              `json:"limit_download_kib"`
+	Retention        *scheduleRetention `json:"retention"`
+	Prune            bool               `json:"prune"`
+	Enabled          bool               `json:"enabled"`
+	ManagedBy        string             `json:"managed_by"`
+	NextRun          *time.Time         `json:"next_run"`
+	LastRun          *scheduleRun       `json:"last_run"`
+	LastSuccessAt    *time.Time         `json:"last_success_at"`
+	Stale            *bool              `json:"stale"`
+	CopyTo           *string            `json:"copy_to"`
+	ReadDataSubset   string             `json:"read_data_subset"`
+	HasHooks         bool               `json:"has_hooks"`
+	PreHook          *scheduleHook      `json:"pre_hook"`
+	PostHook         *scheduleHook      `json:"post_hook"`
+}
+
+// scheduleHook is a pre or post hook as the API shows it to admins.
+type scheduleHook struct {
+	Command string `json:"command"`
+	Timeout string `json:"timeout"`
+}
+
+// Target is who the schedule runs on, for people.
+func (s scheduleItem) Target() string {
+	if s.HostTag != nil {
+		return "every host tagged " + *s.HostTag
+	}
+	if s.Host == "" {
+		return "a removed host"
+	}
+	return s.Host
+}
+
+// When is the schedule's timing, for people.
+func (s scheduleItem) When() string {
+	out := ""
+	switch {
+	case s.Cron != nil:
+		out = "cron " + *s.Cron + " (" + s.Timezone + ")"
+	case s.Every != nil:
+		out = "every " + *s.Every
+	}
+	if s.JitterSeconds > 0 {
+		out += ", jitter up to " + s.Jitter
+	}
+	return out
+}
+
+// StaleWord says whether the schedule is stale, in words; "" while the API
+// does not say.
+func (s scheduleItem) StaleWord() string {
+	switch {
+	case s.Stale == nil:
+		return ""
+	case *s.Stale:
+		return "stale"
+	}
+	return "on time"
+}
+
+// scheduleForm is the editor's fields as the user typed them.
+type scheduleForm struct {
+	Name, Target, Host, HostTag, Repository                  string
+	Paths, Excludes, ExcludeFiles, ExcludeIfPresent, Tags    string
+	ExcludeCaches, OneFileSystem, CatchUp, Prune, Enabled    bool
+	Timing, Cron, Timezone, Every, Jitter                    string
+	LimitUpload, LimitDownload                               string
+	KeepLast, KeepHourly, KeepDaily, KeepWeekly, KeepMonthly string
+	KeepYearly, KeepWithin, KeepTags, GroupBy                string
+	CopyTo, Kind, ReadDataSubset                             string
+	PreHook, PreTimeout, PostHook, PostTimeout               string
+}
+
+// formOf fills the editor from a schedule.
+func formOf(s scheduleItem) scheduleForm {
+	f := scheduleForm{
+		Name: s.Name, Target: "host", Repository: s.Repository,
+		Paths: lines(s.Paths), Excludes: lines(s.Excludes), ExcludeFiles: lines(s.ExcludeFiles),
+		ExcludeIfPresent: lines(s.ExcludeIfPresent), Tags: strings.Join(s.Tags, " "),
+		ExcludeCaches: s.ExcludeCaches, OneFileSystem: s.OneFileSystem, CatchUp: s.CatchUp, Prune: s.Prune, Enabled: s.Enabled,
+		Timing: "every", Timezone: s.Timezone, Kind: s.Kind, ReadDataSubset: s.ReadDataSubset,
+	}
+	if s.HostTag != nil {
+		f.Target, f.HostTag = "tag", *s.HostTag
+	} else {
+		f.Host = s.Host
+	}
+	if s.Cron != nil {
+		f.Timing, f.Cron = "cron", *s.Cron
+	} else if s.Every != nil {
+		f.Every = *s.Every
+	}
+	if s.JitterSeconds > 0 {
+		f.Jitter = s.Jitter
+	}
+	if s.CopyTo != nil {
+		f.CopyTo = *s.CopyTo
+	}
+	if h := s.PreHook; h != nil {
+		f.PreHook, f.PreTimeout = h.Command, h.Timeout
+	}
+	if h := s.PostHook; h != nil {
+		f.PostHook, f.PostTimeout = h.Command, h.Timeout
+	}
+	count := func(n int64) string {
+		if n == 0 {
+			return ""
+		}
+		return strconv.FormatInt(n, 10)
+	}
+	f.LimitUpload, f.LimitDownload = count(s.LimitUploadKiB), count(s.LimitDownloadKiB)
+	if r := s.Retention; r != nil {
+		f.KeepLast, f.KeepHourly, f.KeepDaily = count(int64(r.KeepLast)), count(int64(r.KeepHourly)), count(int64(r.KeepDaily))
+		f.KeepWeekly, f.KeepMonthly, f.KeepYearly = count(int64(r.KeepWeekly)), count(int64(r.KeepMonthly)), count(int64(r.KeepYearly))
+		f.KeepWithin, f.KeepTags, f.GroupBy = r.KeepWithin, strings.Join(r.KeepTags, " "), r.GroupBy
+	}
+	return f
+}
+
+func lines(v []string) string { return strings.Join(v, "\n") }
+
+// readScheduleForm reads the posted editor.
+func readScheduleForm(r *http.Request) scheduleForm {
+	v := func(k string) string { return strings.TrimSpace(r.PostFormValue(k)) }
+	on := func(k string) bool { return r.PostFormValue(k) == "on" }
+	return scheduleForm{
+		Name: v("name"), Target: v("target"), Host: v("host"), HostTag: v("host_tag"), Repository: v("repository"),
+		Paths: r.PostFormValue("paths"), Excludes: r.PostFormValue("excludes"), ExcludeFiles: r.PostFormValue("exclude_files"),
+		ExcludeIfPresent: r.PostFormValue("exclude_if_present"), Tags: v("tags"),
+		ExcludeCaches: on("exclude_caches"), OneFileSystem: on("one_file_system"), CatchUp: on("catch_up"),
+		Prune: on("prune"), Enabled: on("enabled"),
+		Timing: v("timing"), Cron: v("cron"), Timezone: v("timezone"), Every: v("every"), Jitter: v("jitter"),
+		LimitUpload: v("limit_upload_kib"), LimitDownload: v("limit_download_kib"),
+		KeepLast: v("keep_last"), KeepHourly: v("keep_hourly"), KeepDaily: v("keep_daily"), KeepWeekly: v("keep_weekly"),
+		KeepMonthly: v("keep_monthly"), KeepYearly: v("keep_yearly"), KeepWithin: v("keep_within"), KeepTags: v("keep_tags"),
+		GroupBy: v("group_by"), CopyTo: v("copy_to"), Kind: v("kind"), ReadDataSubset: v("read_data_subset"),
+		PreHook: v("pre_hook"), PreTimeout: v("pre_hook_timeout"), PostHook: v("post_hook"), PostTimeout: v("post_hook_timeout"),
+	}
+}
+
+// splitLines is a textarea's non-empty lines, trimmed.
+func splitLines(s string) []string {
+	out := []string{}
+	for _, l := range strings.Split(s, "\n") {
+		if l = strings.TrimSpace(l); l != "" {
+			out = append(out, l)
+		}
+	}
+	return out
+}
+
+// splitWords is a list typed with spaces or commas.
+func splitWords(s string) []string {
+	out := strings.FieldsFunc(s, func(r rune) bool { return r == ',' || r == ' ' || r == '\t' || r == '\n' || r == '\r' })
+	if out == nil {
+		return []string{}
+	}
+	return out
+}
+
+// fieldErrors are problems by form field (the API's field names).
+type fieldErrors map[string][]string
+
+// request is the body of POST or PATCH /api/v1/schedules: every field the
+// editor holds, numbers read as numbers (a field the form cannot read is
+// named in errs). For operators (admin false) prune and the hooks are left
+// out, so that saving their edit never touches them; an admin's hooks are
+// sent when they differ from prior's (nil on create).
+func (f scheduleForm) request(admin bool, prior *scheduleItem) (map[string]any, fieldErrors) {
+	errs := fieldErrors{}
+	body := map[string]any{
+		"name": f.Name, "repository": f.Repository,
+		"paths": splitLines(f.Paths), "excludes": splitLines(f.Excludes), "exclude_files": splitLines(f.ExcludeFiles),
+		"exclude_if_present": splitLines(f.ExcludeIfPresent), "tags": splitWords(f.Tags),
+		"exclude_caches": f.ExcludeCaches, "one_file_system": f.OneFileSystem, "catch_up": f.CatchUp, "enabled": f.Enabled,
+		"timezone": f.Timezone, "jitter": f.Jitter,
+	}
+	if f.Jitter == "" {
+		body["jitter"] = "0s"
+	}
+	if f.Target == "tag" {
+		body["host_tag"] = f.HostTag
+	} else {
+		body["host"] = f.Host
+	}
+	if f.Timing == "cron" {
+		body["cron"] = f.Cron
+		if f.Cron == "" {
+			errs["cron"] = append(errs["cron"], "give a cron expression such as 30 2 * * * (or choose an interval)")
+		}
+	} else {
+		body["every"] = f.Every
+		if f.Every == "" {
+			errs["every"] = append(errs["every"], "give an interval such as 6h or 1d (or choose a cron expression)")
+		}
+	}
+	num := func(field, s string) int64 {
+		if s == "" {
+			return 0
+		}
+		n, err := strconv.ParseInt(s, 10, 64)
+		if err != nil || n < 0 {
+			errs[field] = append(errs[field], "must be a whole number (0 or more)")
+			return 0
+		}
+		return n
+	}
+	body["limit_upload_kib"] = num("limit_upload_kib", f.LimitUpload)
+	body["limit_download_kib"] = num("limit_download_kib", f.LimitDownload)
+	keep := map[string]any{}
+	for _, k := range []struct{ field, val string }{
+		{"keep_last", f.KeepLast},
+		{"keep_hourly", f.KeepHourly},
+		{"keep_daily", f.KeepDaily},
+		{"keep_weekly", f.KeepWeekly},
+		{"keep_monthly", f.KeepMonthly},
+		{"keep_yearly", f.KeepYearly},
+	} {
+		if n := num("retention."+k.field, k.val); n > 0 {
+			keep[k.field] = n
+		}
+	}
+	if f.KeepWithin != "" {
+		keep["keep_within"] = f.KeepWithin
+	}
+	if tags := splitWords(f.KeepTags); len(tags) > 0 {
+		keep["keep_tags"] = tags
+	}
+	if f.GroupBy != "" {
+		keep["group_by"] = f.GroupBy
+	}
+	if len(keep) > 0 {
+		body["retention"] = keep
+	} else {
+		body["retention"] = nil
+	}
+	body["copy_to"] = f.CopyTo
+	body["kind"], body["read_data_subset"] = f.Kind, f.ReadDataSubset
+	if f.Kind == "" {
+		body["kind"] = "backup"
+	}
+	if admin {
+		body["prune"] = f.Prune
+		var before scheduleForm
+		if prior != nil {
+			before = formOf(*prior)
+		}
+		hook := func(cmd, timeout string) any {
+			if cmd == "" {
+				return nil
+			}
+			h := map[string]any{"command": cmd}
+			if timeout != "" {
+				h["timeout"] = timeout
+			}
+			return h
+		}
+		if f.PreHook != before.PreHook || f.PreHook != "" && f.PreTimeout != before.PreTimeout {
+			body["pre_hook"] = hook(f.PreHook, f.PreTimeout)
+		}
+		if f.PostHook != before.PostHook || f.PostHook != "" && f.PostTimeout != before.PostTimeout {
+			body["post_hook"] = hook(f.PostHook, f.PostTimeout)
+		}
+	}
+	if len(errs) > 0 {
+		return nil, errs
+	}
+	return body, nil
+}
+
+// problemStart finds where one of the API's problems starts: its field,
+// as in "paths[1]: …", "retention.keep_within: …" or "cron: …".
+var problemStart = regexp.MustCompile(`^([a-z_]+)(?:\[\d+\])?(\.[a-z_]+)?: `)
+
+// apiFieldErrors splits the API's 400 message ("field: problem; field:
+// problem") into problems by field. Problems naming no field come back in
+// rest.
+func apiFieldErrors(msg string) (byField fieldErrors, rest []string) {
+	byField = fieldErrors{}
+	var parts []string
+	for _, p := range strings.Split(msg, "; ") {
+		if len(parts) > 0 && !problemStart.MatchString(p) {
+			parts[len(parts)-1] += "; " + p
+			continue
+		}
+		parts = append(parts, p)
+	}
+	for _, p := range parts {
+		m := problemStart.FindStringSubmatch(p)
+		if m == nil {
+			rest = append(rest, p)
+			continue
+		}
+		byField[m[1]+m[2]] = append(byField[m[1]+m[2]], sentence(strings.TrimPrefix(p, m[0])))
+	}
+	return byField, rest
+}
+
+// scheduleEditor is the editor page.
+type scheduleEditor struct {
+	Schedule *scheduleItem // nil for a new schedule
+	Form     scheduleForm
+	Errors   fieldErrors
+	Problems []string // every problem, for the summary above the form
+	CanEdit  bool
+	IsAdmin  bool
+	Hosts    []hostItem
+	Repos    []hostRepo
+	Action   string
+	Preview  []hostItem // hosts a preview or run-now may pick (tag schedules)
+}
+
+// Err is the field's problems, for the message next to its input.
+func (e scheduleEditor) Err(field string) string { return strings.Join(e.Errors[field], " ") }
+
+// ErrTree is the problems of field and its parts (pre_hook.timeout).
+func (e scheduleEditor) ErrTree(field string) string {
+	var out []string
+	for _, k := range slices.Sorted(maps.Keys(e.Errors)) {
+		if k == field || strings.HasPrefix(k, field+".") {
+			out = append(out, e.Errors[k]...)
+		}
+	}
+	return strings.Join(out, " ")
+}
+
+// scheduleKinds are what a schedule may run, for the editor's select.
+var scheduleKinds = []struct{ Name, Label string }{
+	{"backup", "Back up"},
+	{"forget", "Forget (retention only)"},
+	{"check", "Check"},
+	{"prune", "Prune (admins)"},
+	{"unlock", "Unlock"},
+	{"stats", "Statistics"},
+}
+
+// Kinds are the editor's kind choices.
+func (e scheduleEditor) Kinds() []struct{ Name, Label string } { return scheduleKinds }
+
+// keepField is one keep-count input of the editor.
+type keepField struct{ Field, Label, Value string }
+
+// KeepFields are the keep-count inputs, in restic's order.
+func (e scheduleEditor) KeepFields() []keepField {
+	f := e.Form
+	return []keepField{
+		{"keep_last", "Keep last", f.KeepLast},
+		{"keep_hourly", "Keep hourly", f.KeepHourly},
+		{"keep_daily", "Keep daily", f.KeepDaily},
+		{"keep_weekly", "Keep weekly", f.KeepWeekly},
+		{"keep_monthly", "Keep monthly", f.KeepMonthly},
+		{"keep_yearly", "Keep yearly", f.KeepYearly},
+	}
+}
+
+// ReadOnly says whether the editor shows the schedule without controls.
+func (e scheduleEditor) ReadOnly() bool {
+	return !e.CanEdit || (e.Schedule != nil && e.Schedule.ManagedBy == "config")
+}
+
+type schedulesData struct {
+	Items   []scheduleItem
+	CanEdit bool
+}
+
+// scheduleTable is what the partial "schedule-table" shows.
+type scheduleTable struct {
+	Items      []scheduleItem
+	HideTarget bool
+}
+
+// Table is the list's table.
+func (d schedulesData) Table() scheduleTable { return scheduleTable{Items: d.Items} }
+
+func (u *UI) schedulesPage(w http.ResponseWriter, r *http.Request, c *api.Caller) {
+	items, err := allItems[scheduleItem](u, r, c, "/api/v1/schedules")
+	if err != nil {
+		u.fail(w, r, c, err)
+		return
+	}
+	u.render(w, r, c, http.StatusOK, "schedules", view{
+		Title: "Schedules", Nav: "schedules", Data: schedulesData{Items: items, CanEdit: canRun(c)},
+	})
+}
+
+// editorChoices reads the hosts and repositories the editor offers.
+func (u *UI) editorChoices(r *http.Request, c *api.Caller, e *scheduleEditor) error {
+	hosts, err := allItems[hostItem](u, r, c, "/api/v1/hosts")
+	if err != nil {
+		return err
+	}
+	for _, h := range hosts {
+		if h.Status != "revoked" {
+			e.Hosts = append(e.Hosts, h)
+		}
+	}
+	e.Repos, err = allItems[hostRepo](u, r, c, "/api/v1/repositories")
+	return err
+}
+
+func (u *UI) renderEditor(w http.ResponseWriter, r *http.Request, c *api.Caller, status int, e scheduleEditor, flashes []flash) {
+	e.CanEdit, e.IsAdmin = canRun(c), callerIsAdmin(c)
+	if err := u.editorChoices(r, c, &e); err != nil {
+		u.fail(w, r, c, err)
+		return
+	}
+	title := "New schedule"
+	e.Action = "/schedules"
+	if e.Schedule != nil {
+		title = "Schedule " + e.Schedule.Name
+		e.Action = "/schedules/" + url.PathEscape(e.Schedule.ID)
+		if e.Schedule.HostTag != nil {
+			for _, h := range e.Hosts {
+				if slices.Contains(h.Tags, *e.Schedule.HostTag) {
+					e.Preview = append(e.Preview, h)
+				}
+			}
+		}
+	}
+	u.render(w, r, c, status, "schedule_form", view{Title: title, Nav: "schedules", Data: e, Flashes: flashes})
+}
+
+func (u *UI) scheduleNew(w http.ResponseWriter, r *http.Request, c *api.Caller) {
+	if !canRun(c) {
+		u.renderError(w, r, c, http.StatusForbidden, "Creating schedules needs the operator or admin role; you are "+c.User.Role+".")
+		return
+	}
+	q := r.URL.Query()
+	f := scheduleForm{Target: "host", Host: q.Get("host"), Kind: "backup", Timing: "cron", Cron: "0 3 * * *", Timezone: "UTC", CatchUp: true, Enabled: true}
+	u.renderEditor(w, r, c, http.StatusOK, scheduleEditor{Form: f}, nil)
+}
+
+func (u *UI) readSchedule(r *http.Request, c *api.Caller) (scheduleItem, error) {
+	var s scheduleItem
+	err := u.call(r, c, http.MethodGet, "/api/v1/schedules/"+url.PathEscape(mux.Vars(r)["id"]), nil, &s)
+	return s, err
+}
+
+func (u *UI) schedulePage(w http.ResponseWriter, r *http.Request, c *api.Caller) {
+	s, err := u.readSchedule(r, c)
+	if err != nil {
+		u.fail(w, r, c, err)
+		return
+	}
+	u.renderEditor(w, r, c, http.StatusOK, scheduleEditor{Schedule: &s, Form: formOf(s)}, nil)
+}
+
+// refused shows the editor again with the form as typed and the reason:
+// each of the API's problems next to its field.
+func (u *UI) refused(w http.ResponseWriter, r *http.Request, c *api.Caller, e scheduleEditor, err error) {
+	status, msg := u.userMessage(err)
+	var ae *api.Error
+	e.Errors = fieldErrors{}
+	if errors.As(err, &ae) && ae.Status == http.StatusBadRequest {
+		byField, rest := apiFieldErrors(ae.Message)
+		e.Errors = byField
+		for field, problems := range byField {
+			for _, p := range problems {
+				e.Problems = append(e.Problems, field+": "+p)
+			}
+		}
+		slices.Sort(e.Problems)
+		e.Problems = append(e.Problems, rest...)
+		msg = "The schedule was not saved: fix the fields marked below."
+	} else if errors.As(err, &ae) && ae.Code == "conflict" && strings.Contains(ae.Message, "named") {
+		e.Errors["name"] = []string{sentence(ae.Message) + "."}
+	}
+	u.renderEditor(w, r, c, status, e, []flash{{Kind: "error", Message: msg}})
+}
+
+// formRefused shows the editor again for fields the form itself cannot
+// read (a number that is not one).
+func (u *UI) formRefused(w http.ResponseWriter, r *http.Request, c *api.Caller, e scheduleEditor, errs fieldErrors) {
+	e.Errors = errs
+	for field, problems := range errs {
+		for _, p := range problems {
+			e.Problems = append(e.Problems, field+": "+p)
+		}
+	}
+	slices.Sort(e.Problems)
+	u.renderEditor(w, r, c, http.StatusBadRequest, e, []flash{{Kind: "error", Message: "The schedule was not saved: fix the fields marked below."}})
+}
+
+func (u *UI) scheduleCreate(w http.ResponseWriter, r *http.Request, c *api.Caller) {
+	f := readScheduleForm(r)
+	e := scheduleEditor{Form: f}
+	body, errs := f.request(callerIsAdmin(c), nil)
+	if errs != nil {
+		u.formRefused(w, r, c, e, errs)
+		return
+	}
+	var s scheduleItem
+	if err := u.call(r, c, http.MethodPost, "/api/v1/schedules", body, &s); err != nil {
+		u.refused(w, r, c, e, err)
+		return
+	}
+	u.back(w, r, "/schedules/"+url.PathEscape(s.ID), nil, fmt.Sprintf("Schedule %q created; its agents have it now, or when they connect.", s.Name))
+}
+
+func (u *UI) scheduleUpdate(w http.ResponseWriter, r *http.Request, c *api.Caller) {
+	s, err := u.readSchedule(r, c)
+	if err != nil {
+		u.fail(w, r, c, err)
+		return
+	}
+	f := readScheduleForm(r)
+	e := scheduleEditor{Schedule: &s, Form: f}
+	body, errs := f.request(callerIsAdmin(c), &s)
+	if errs != nil {
+		u.formRefused(w, r, c, e, errs)
+		return
+	}
+	var out scheduleItem
+	if err := u.call(r, c, http.MethodPatch, "/api/v1/schedules/"+url.PathEscape(s.ID), body, &out); err != nil {
+		u.refused(w, r, c, e, err)
+		return
+	}
+	u.back(w, r, "/schedules/"+url.PathEscape(out.ID), nil, fmt.Sprintf("Schedule %q saved.", out.Name))
+}
+
+type scheduleDeleteData struct{ Schedule scheduleItem }
+
+func (u *UI) scheduleDeleteConfirm(w http.ResponseWriter, r *http.Request, c *api.Caller) {
+	if !canRun(c) {
+		u.renderError(w, r, c, http.StatusForbidden, "Deleting schedules needs the operator or admin role; you are "+c.User.Role+".")
+		return
+	}
+	s, err := u.readSchedule(r, c)
+	if err != nil {
+		u.fail(w, r, c, err)
+		return
+	}
+	u.render(w, r, c, http.StatusOK, "schedule_delete", view{Title: "Delete " + s.Name, Nav: "schedules", Data: scheduleDeleteData{Schedule: s}})
+}
+
+func (u *UI) scheduleDelete(w http.ResponseWriter, r *http.Request, c *api.Caller) {
+	s, err := u.readSchedule(r, c)
+	if err != nil {
+		u.fail(w, r, c, err)
+		return
+	}
+	if r.PostFormValue("confirm") != "yes" {
+		u.render(w, r, c, http.StatusOK, "schedule_delete", view{Title: "Delete " + s.Name, Nav: "schedules", Data: scheduleDeleteData{Schedule: s}})
+		return
+	}
+	if err := u.call(r, c, http.MethodDelete, "/api/v1/schedules/"+url.PathEscape(s.ID), nil, nil); err != nil {
+		u.back(w, r, "/schedules/"+url.PathEscape(s.ID), err, "")
+		return
+	}
+	u.back(w, r, "/schedules", nil, fmt.Sprintf("Schedule %q deleted; its agents stop firing it. Its jobs keep their history.", s.Name))
+}
+
+// scheduleRun runs the schedule's backup now (POST
+// /api/v1/schedules/{id}/run) and opens the job.
+func (u *UI) scheduleRun(w http.ResponseWriter, r *http.Request, c *api.Caller) {
+	s, err := u.readSchedule(r, c)
+	if err != nil {
+		u.fail(w, r, c, err)
+		return
+	}
+	id := s.ID
+	body := map[string]any{}
+	if h := strings.TrimSpace(r.PostFormValue("host")); h != "" {
+		body["host"] = h
+	}
+	var job struct {
+		ID string `json:"id"`
+	}
+	if err := u.call(r, c, http.MethodPost, "/api/v1/schedules/"+url.PathEscape(id)+"/run", body, &job); err != nil {
+		u.back(w, r, "/schedules/"+url.PathEscape(id), err, "")
+		return
+	}
+	u.back(w, r, "/jobs/"+url.PathEscape(job.ID), nil, "Backup started.")
+}
