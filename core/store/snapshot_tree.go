@@ -356,19 +356,24 @@ const evictChunk = 5000
 // are not running until at most keep listings are left, and returns how
 // many it removed. Entries go in chunks of evictChunk.
 func (db *DB) EvictSnapshotListings(ctx context.Context, keep int) (int, error) {
-	rows, err := db.r.QueryContext(ctx, `SELECT id FROM snapshot_listings WHERE status != ?
-		ORDER BY browsed_at DESC, id DESC LIMIT -1 OFFSET ?`, ListingRunning, max(keep-db.countRunning(ctx), 0))
+	// One statement, so a listing that ends meanwhile is counted once:
+	// running listings sort first and so always take kept places.
+	rows, err := db.r.QueryContext(ctx, `SELECT id, status = ? FROM snapshot_listings
+		ORDER BY status = ? DESC, browsed_at DESC, id DESC LIMIT -1 OFFSET ?`, ListingRunning, ListingRunning, max(keep, 0))
 	if err != nil {
 		return 0, err
 	}
 	var ids []int64
 	for rows.Next() {
 		var id int64
-		if err := rows.Scan(&id); err != nil {
+		var running bool
+		if err := rows.Scan(&id, &running); err != nil {
 			rows.Close()
 			return 0, err
 		}
-		ids = append(ids, id)
+		if !running {
+			ids = append(ids, id)
+		}
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
@@ -380,14 +385,6 @@ func (db *DB) EvictSnapshotListings(ctx context.Context, keep int) (int, error) 
 		}
 	}
 	return len(ids), nil
-}
-
-func (db *DB) countRunning(ctx context.Context) int {
-	var n int
-	if err := db.r.QueryRowContext(ctx, `SELECT COUNT(*) FROM snapshot_listings WHERE status = ?`, ListingRunning).Scan(&n); err != nil {
-		return 0
-	}
-	return n
 }
 
 // DeleteSnapshotListing removes a listing and its entries, the entries in
