@@ -25,7 +25,9 @@ func (n *Notifier) send(ctx context.Context, s *settings, msg []byte) error {
 		return nil
 	case ctx.Err() != nil:
 		return ctx.Err()
-	case sctx.Err() != nil:
+	case sctx.Err() != nil || timedOut(err):
+		// The connection's deadline is the timeout's own moment and may
+		// pass a hair before sctx notices.
 		// The channel's own timeout, not the caller's deadline: not
 		// reported as context.DeadlineExceeded.
 		return fmt.Errorf("no answer within %s (last error: %v)", s.timeout, err) //nolint:errorlint // the cause is the timeout
@@ -152,4 +154,11 @@ func (a *loginAuth) Next(prompt []byte, more bool) ([]byte, error) {
 	default:
 		return nil, fmt.Errorf("unexpected LOGIN prompt %q", prompt)
 	}
+}
+
+// timedOut reports whether err is a network timeout, such as the
+// connection's deadline passing.
+func timedOut(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
 }
