@@ -152,6 +152,17 @@ func (ac *agentConn) onHello(ctx context.Context, c *wire.Conn, env wire.Envelop
 		return err
 	}
 	now := ac.h.now()
+	// The online write and the registration happen together, so that a
+	// previous connection closing meanwhile either marks the host offline
+	// before them or sees this one and leaves the host alone.
+	sl := ac.h.statusLock(ac.hostID)
+	sl.Lock()
+	registered := false
+	defer func() {
+		if !registered {
+			sl.Unlock()
+		}
+	}()
 	err := ac.h.store.UpdateHostHello(ctx, ac.hostID, store.HostHello{
 		Hostname: hello.Hostname, OS: hello.OS, Arch: hello.Arch, AgentVersion: hello.AgentVersion,
 		ResticVersion: hello.ResticVersion, Backends: hello.Backends,
@@ -166,7 +177,10 @@ func (ac *agentConn) onHello(ctx context.Context, c *wire.Conn, env wire.Envelop
 	hostname := hello.Hostname
 	ac.hostname.Store(&hostname)
 	ac.lastWrite = now
-	if !ac.h.register(ac) {
+	ok := ac.h.register(ac)
+	registered = true
+	sl.Unlock()
+	if !ok {
 		go ac.close(wire.CloseRevoked, "credential revoked")
 		return nil
 	}
@@ -239,6 +253,16 @@ func (h *Hub) disconnected(ac *agentConn) {
 	}
 	if !current || revoked || !ac.helloDone.Load() {
 		ac.log.Debug("agent connection closed", "reason", reason)
+		return
+	}
+	sl := h.statusLock(ac.hostID)
+	sl.Lock()
+	defer sl.Unlock()
+	h.mu.Lock()
+	succeeded := h.conns[ac.hostID] != nil
+	h.mu.Unlock()
+	if succeeded {
+		ac.log.Debug("agent connection closed; a newer one is already online", "reason", reason)
 		return
 	}
 	ac.log.Info("agent offline", "reason", reason)

@@ -10,6 +10,7 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/restic-manager/restic-manager/core/hub"
+	"github.com/restic-manager/restic-manager/core/store"
 	"github.com/restic-manager/restic-manager/internal/wire"
 )
 
@@ -135,5 +136,34 @@ func TestEventsBeforeHelloAreRefused(t *testing.T) {
 	_ = a.c.Send(context.Background(), wire.TypeJobEvent, wire.JobEvent{JobID: "j", Seq: 1, Kind: wire.EventLog})
 	if code := a.closeCode(); code != websocket.ClosePolicyViolation {
 		t.Fatalf("closed with %d, want 1008", code)
+	}
+}
+
+// slowOfflineStore delays marking a host offline, as a busy database would.
+type slowOfflineStore struct {
+	hub.Store
+	delay time.Duration
+}
+
+func (s slowOfflineStore) SetHostStatus(ctx context.Context, id, status string, now time.Time) error {
+	if status == store.HostOffline {
+		time.Sleep(s.delay)
+	}
+	return s.Store.SetHostStatus(ctx, id, status, now)
+}
+
+func TestAReconnectIsNotOverwrittenByTheOldConnectionsOfflineWrite(t *testing.T) {
+	t.Parallel()
+	s := newTestServer(t, func(o *hub.Options) { o.Store = slowOfflineStore{Store: o.Store, delay: 400 * time.Millisecond} })
+	hostID, cred := s.enroll(t, "web1")
+	a := s.connect(t, cred)
+	_ = a.c.Close("reconnect")
+	<-a.c.Done()
+	// The old connection's offline write is still sleeping when the new
+	// connection says hello.
+	s.connect(t, cred)
+	time.Sleep(800 * time.Millisecond)
+	if got := s.hostStatus(t, hostID); got != "online" {
+		t.Fatalf("host is %s after its agent reconnected", got)
 	}
 }

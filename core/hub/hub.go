@@ -8,6 +8,7 @@ package hub
 
 import (
 	"context"
+	"hash/fnv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -174,6 +175,18 @@ type Hub struct {
 
 	dataMu sync.Mutex
 	data   map[string]*DataStream // job id → its download (dump.go)
+
+	// statusLocks order a host's online and offline writes: a hello's
+	// write and registration, and a closing connection's check for a
+	// successor and its offline write, never interleave.
+	statusLocks [64]sync.Mutex
+}
+
+// statusLock is the lock ordering hostID's status writes.
+func (h *Hub) statusLock(hostID string) *sync.Mutex {
+	f := fnv.New32a()
+	_, _ = f.Write([]byte(hostID))
+	return &h.statusLocks[f.Sum32()%uint32(len(h.statusLocks))]
 }
 
 // New starts a hub: its event writer and its sweeper run until ctx ends or
