@@ -13,9 +13,9 @@ import (
 // same rate-limit and audit key. Input that is not an IP address (a Unix
 // socket peer, for example) comes back with only the port stripped.
 //
-// X-Forwarded-For and similar headers are deliberately not consulted: any
-// client can set them. A later trusted_proxies setting may add that for
-// requests arriving from known proxies.
+// X-Forwarded-For and similar headers are not consulted here: any client
+// can set them. FromTrustedProxies rewrites RemoteAddr for requests that
+// arrive from the proxies the server's trusted_proxies setting names.
 func ClientIP(remoteAddr string) string {
 	host, _, err := net.SplitHostPort(remoteAddr)
 	if err != nil {

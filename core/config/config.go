@@ -65,6 +65,10 @@ type Server struct {
 	// DownloadLimitMiB caps one download from the snapshot browser (a
 	// file, or a folder's archive) in MiB; 0 means DefaultDownloadLimitMiB.
 	DownloadLimitMiB int64 `hcl:"download_limit_mib,optional"`
+	// TrustedProxies are the addresses and networks of reverse proxies in
+	// front of the server, whose X-Forwarded-For the server believes for
+	// the client address (rate limits, audit entries, logs).
+	TrustedProxies []string `hcl:"trusted_proxies,optional"`
 }
 
 // DefaultDownloadLimitMiB is the download limit when the server block

@@ -4,6 +4,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"strings"
 	"testing"
 )
 
@@ -236,5 +237,20 @@ func TestPublicURLForms(t *testing.T) {
 				t.Errorf("public_url %q: want an invalid public URL error at 2:16, got:\n%s", tt.url, diagText(t, files, diags))
 			}
 		})
+	}
+}
+
+func TestTrustedProxies(t *testing.T) {
+	t.Parallel()
+	cfg, files, diags := LoadBytes([]byte("server {\n  trusted_proxies = [\"127.0.0.1\", \"10.0.0.0/8\", \"fd00::/8\"]\n}\n"), "proxies.hcl")
+	if len(diags) > 0 {
+		t.Fatalf("rejected:\n%s", diagText(t, files, diags))
+	}
+	if got := strings.Join(cfg.Server.TrustedProxies, " "); got != "127.0.0.1 10.0.0.0/8 fd00::/8" {
+		t.Fatalf("trusted_proxies = %q", got)
+	}
+	_, files, diags = LoadBytes([]byte("server {\n  trusted_proxies = [\"10.0.0.0/8\", \"proxy.lan\"]\n}\n"), "proxies.hcl")
+	if got := diagText(t, files, diags); !containsAll(got, "proxies.hcl:2:21: Invalid trusted proxy", `"proxy.lan"`) {
+		t.Fatalf("want an invalid trusted proxy error at 2:21, got:\n%s", got)
 	}
 }

@@ -11,6 +11,8 @@ import (
 
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/hclsyntax"
+
+	"github.com/restic-manager/restic-manager/core/auth"
 )
 
 var (
@@ -52,6 +54,12 @@ func (s *Server) validate(at node) hcl.Diagnostics {
 	if s.DownloadLimitMiB < 0 || s.DownloadLimitMiB > maxDownloadLimitMiB {
 		diags = append(diags, invalid(at.attr("download_limit_mib"), "Invalid download limit",
 			"download_limit_mib must be from 1 to %d MiB (leave it out for %d, 4 GiB); got %d.", maxDownloadLimitMiB, DefaultDownloadLimitMiB, s.DownloadLimitMiB))
+	}
+	for _, e := range s.TrustedProxies {
+		if _, err := auth.ParseTrustedProxy(e); err != nil {
+			diags = append(diags, invalid(at.attr("trusted_proxies"), "Invalid trusted proxy",
+				"trusted_proxies must list IP addresses or networks in CIDR notation, such as \"127.0.0.1\" or \"10.0.0.0/8\"; got %q.", e))
+		}
 	}
 	if s.TLS != nil {
 		diags = append(diags, s.TLS.validate(at.block("tls", 0))...)

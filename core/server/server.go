@@ -119,12 +119,17 @@ func Run(ctx context.Context, cfg *config.Config, logger hclog.Logger, opts ...O
 		return err
 	}
 
+	proxies, err := auth.ParseTrustedProxies(cfg.Server.TrustedProxies)
+	if err != nil {
+		return fmt.Errorf("trusted_proxies: %w", err)
+	}
+
 	ln, err := net.Listen("tcp", cfg.Server.Listen)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", cfg.Server.Listen, err)
 	}
 	srv := &http.Server{
-		Handler:           web,
+		Handler:           auth.FromTrustedProxies(proxies, web),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       60 * time.Second,
 		IdleTimeout:       120 * time.Second,
