@@ -32,6 +32,7 @@ test:
 	@./scripts/check-web.sh
 	@./scripts/install-protoc.sh
 	@./scripts/install-chromium.sh >/dev/null
+	@./scripts/install-test-tools.sh
 	@RESTIC_BINARY="$$(./scripts/install-restic.sh)" && export RESTIC_BINARY && \
 	echo "using restic at $$RESTIC_BINARY" && \
 	$(GO) vet ./... && \

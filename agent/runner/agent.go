@@ -123,6 +123,10 @@ type Config struct {
 	// DrainTimeout bounds the wait for the server to acknowledge what is
 	// left in the spool when the agent stops (DefaultDrainTimeout).
 	DrainTimeout time.Duration
+	// DataStallTimeout is how long a download (dump job) may wait for the
+	// server to acknowledge its output with the flow-control window full
+	// before the agent cancels it (DefaultDataStallTimeout; data.go).
+	DataStallTimeout time.Duration
 	// Spool tunes the spool; its Logger defaults to Logger.
 	Spool spool.Options
 	// EventBuffer is how many events of a job wait in memory for the
@@ -194,6 +198,9 @@ func New(cfg Config) (*Agent, error) {
 	}
 	if cfg.DrainTimeout <= 0 {
 		cfg.DrainTimeout = DefaultDrainTimeout
+	}
+	if cfg.DataStallTimeout <= 0 {
+		cfg.DataStallTimeout = DefaultDataStallTimeout
 	}
 	if cfg.LogLinger <= 0 {
 		cfg.LogLinger = DefaultLogLinger

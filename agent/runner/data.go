@@ -2,9 +2,11 @@ package runner
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"sync"
+	"time"
 
 	"github.com/restic-manager/restic-manager/internal/wire"
 )
@@ -13,6 +15,17 @@ import (
 // is live only, never spooled, so a download needs the connection it
 // started on.
 var errDataNoConnection = errors.New("the connection to the server dropped during the download; download again")
+
+// DefaultDataStallTimeout is Config.DataStallTimeout's default: how long a
+// download waits, its window full, for the server to take more of it.
+const DefaultDataStallTimeout = 2 * time.Minute
+
+// stalledReason is the cancel reason of a download the server stopped
+// acknowledging: restic is stopped rather than held open (with its
+// repository lock) until the job's deadline.
+func stalledReason(d time.Duration) string {
+	return fmt.Sprintf("the server acknowledged none of the download's output for %s (its flow-control window stayed full); restic was stopped", d)
+}
 
 // dataStream sends a job's raw output (Data events of a dump) as job_data
 // on the connection that was current when the first piece came, holding
@@ -23,6 +36,7 @@ type dataStream struct {
 	conn  *wire.Conn
 	seq   uint64
 	acked uint64
+	sent  uint64 // bytes sent in job_data
 	wake  chan struct{}
 }
 
@@ -48,8 +62,28 @@ func (j *job) sendData(b []byte) error {
 	return nil
 }
 
-// endData sends the job's last job_data (eof): everything arrived.
-func (j *job) endData() error { return j.sendDataMsg(nil, true) }
+// endData sends the job's last job_data (eof): everything arrived. The
+// job's summary then records the bytes sent, {"message_type":"summary",
+// "bytes_sent":N}, so that its record shows the download's size.
+func (j *job) endData() error {
+	if err := j.sendDataMsg(nil, true); err != nil {
+		return err
+	}
+	j.data.mu.Lock()
+	sent := j.data.sent
+	j.data.mu.Unlock()
+	doc, err := json.Marshal(struct {
+		MessageType string `json:"message_type"`
+		BytesSent   uint64 `json:"bytes_sent"`
+	}{"summary", sent})
+	if err != nil {
+		return err
+	}
+	j.emitMu.Lock()
+	j.lastSummary = doc
+	j.emitMu.Unlock()
+	return nil
+}
 
 func (j *job) sendDataMsg(b []byte, eof bool) error {
 	d := &j.data
@@ -77,6 +111,9 @@ func (j *job) sendDataMsg(b []byte, eof bool) error {
 			err := c.Send(j.ctx, wire.TypeJobData, wire.JobData{JobID: j.id, Seq: seq, Data: b, EOF: eof})
 			switch {
 			case err == nil:
+				d.mu.Lock()
+				d.sent += uint64(len(b))
+				d.mu.Unlock()
 				return nil
 			case j.ctx.Err() != nil:
 				return fmt.Errorf("send job output: %w", context.Cause(j.ctx))
@@ -84,14 +121,39 @@ func (j *job) sendDataMsg(b []byte, eof bool) error {
 				return fmt.Errorf("%w (%w)", errDataNoConnection, err)
 			}
 		}
-		select {
-		case <-wake:
-		case <-j.ctx.Done():
-			return fmt.Errorf("send job output: %w", context.Cause(j.ctx))
-		case <-c.Context().Done():
-			return errDataNoConnection
+		if err := j.waitDataRoom(c, wake); err != nil {
+			return err
 		}
 	}
+}
+
+// waitDataRoom waits, the window full, for an acknowledgement. When none
+// comes within Config.DataStallTimeout the job is cancelled: the server (or
+// the client behind it) stopped reading, and restic must not stay open.
+func (j *job) waitDataRoom(c *wire.Conn, wake <-chan struct{}) error {
+	stall := j.a.cfg.DataStallTimeout
+	timer := time.NewTimer(stall)
+	defer timer.Stop()
+	select {
+	case <-wake:
+		return nil
+	case <-j.ctx.Done():
+		return fmt.Errorf("send job output: %w", context.Cause(j.ctx))
+	case <-c.Context().Done():
+		return errDataNoConnection
+	case <-timer.C:
+	}
+	d := &j.data
+	d.mu.Lock()
+	full := d.seq-d.acked >= wire.JobDataWindow
+	d.mu.Unlock()
+	if !full {
+		return nil
+	}
+	reason := stalledReason(stall)
+	j.log.Warn("cancelling a download the server stopped acknowledging", "waited", stall)
+	j.cancel(&cancelled{reason: reason})
+	return fmt.Errorf("send job output: %w", context.Cause(j.ctx))
 }
 
 // handleDataAck opens the window of a job's job_data.

@@ -31,6 +31,10 @@ type job struct {
 	kind   sdk.JobKind
 	repo   wire.Repository  // holds the credentials until the job ends
 	toRepo *wire.Repository // a copy's destination, likewise
+	// newPassword is a key_add's new key, likewise; secretScrub removes it
+	// from what the job reports (newpassword.go).
+	newPassword wire.Secret
+	secretScrub *strings.Replacer
 	// scheduleID, pre and post are the schedule the job belongs to and
 	// its hooks (hooks.go).
 	scheduleID string
@@ -150,6 +154,7 @@ func (a *Agent) start(d wire.JobDispatch, kind sdk.JobKind, args sdk.Args, log h
 		a: a, id: d.JobID, kind: kind, repo: d.Repository, toRepo: d.ToRepository, args: args, log: log,
 		scheduleID: d.ScheduleID, pre: d.PreHook, post: d.PostHook,
 		ctx: ctx, cancel: cancel, writer: a.spool.NewJobWriter(d.JobID, a.cfg.EventBuffer),
+		newPassword: d.NewPassword, secretScrub: newSecretScrubber(d.NewPassword.Reveal()),
 	}
 	j.logs = newLogBatch(&j.emitMu, j.writer.Write, a.cfg.LogLinger, a.cfg.LogBatchLines, a.cfg.LogBatchBytes)
 	a.mu.Lock()
@@ -224,6 +229,7 @@ func (j *job) run() {
 	j.postHook(&f) // hooks.go
 	j.cancel(nil)
 	j.repo, j.toRepo = wire.Repository{}, nil // drop the credentials
+	j.newPassword, j.secretScrub = wire.Secret{}, nil
 
 	j.emitMu.Lock()
 	err := j.logs.close()
@@ -350,14 +356,17 @@ func (j *job) ended(f wire.JobFinished, res sdk.Result, err error) wire.JobFinis
 	if f.Status != wire.StatusSucceeded && f.ExitCode == 0 {
 		f.ExitCode = -1 // restic did not exit with a code of its own
 	}
-	f.Error = cleanText(f.Error, maxErrorText)
+	f.Error = cleanText(j.scrubText(f.Error), maxErrorText)
+	if len(f.Summary) > 0 {
+		f.Summary = json.RawMessage(j.scrubText(string(f.Summary)))
+	}
 	return f
 }
 
 // backendJob is the job as the backend takes it, with the repositories'
 // credentials revealed for restic's environment.
 func (j *job) backendJob() sdk.Job {
-	out := sdk.Job{ID: j.id, Kind: j.kind, Repository: backendRepository(j.repo), Args: j.args}
+	out := sdk.Job{ID: j.id, Kind: j.kind, Repository: backendRepository(j.repo), Args: j.args, NewPassword: j.newPassword.Reveal()}
 	if j.toRepo != nil && j.kind == sdk.JobCopy {
 		to := backendRepository(*j.toRepo)
 		out.ToRepository = &to
@@ -385,6 +394,7 @@ func (j *job) emit(ev sdk.Event) error {
 	if ev.Kind() == sdk.EventData {
 		return j.sendData(ev.Data.Bytes)
 	}
+	ev = j.scrubEvent(ev) // newpassword.go
 	if ev.Kind() == sdk.EventLog {
 		j.emitMu.Lock()
 		defer j.emitMu.Unlock()

@@ -125,6 +125,19 @@ func (r scheduleRunner) Run(ctx context.Context, sj scheduler.Job) (scheduler.Ou
 	if ctx.Err() != nil || a.isDraining() {
 		return scheduler.Outcome{}, scheduler.ErrNotRunning
 	}
+	if needsAdminKey(sj, args) { // scheduled_adminkey.go
+		key, reason := a.adminKey(ctx, sj)
+		if reason != "" {
+			if ctx.Err() != nil || a.isDraining() {
+				return scheduler.Outcome{}, scheduler.ErrNotRunning
+			}
+			if err := a.recordEnded(sj, wire.StatusSkipped, reason); err != nil {
+				return scheduler.Outcome{}, err
+			}
+			return scheduler.Outcome{Status: wire.StatusSkipped, ExitCode: -1, Error: reason}, nil
+		}
+		sj.Repository.Password = key // this job only; dropped when it ends
+	}
 	run := &scheduledRun{job: sj, done: make(chan wire.JobFinished, 1)}
 	a.sched.mu.Lock()
 	a.sched.runs[sj.ID] = run

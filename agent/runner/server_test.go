@@ -40,6 +40,14 @@ type testServer struct {
 	dupes    map[string]int
 	holdAcks map[string]bool // jobs whose events are stored but not acknowledged
 	refuse   bool            // answer connects with 503
+	// onAdminKey answers admin_key (scheduled_adminkey_test.go); nil
+	// answers unsupported.
+	onAdminKey func(wire.AdminKey) (wire.Type, any)
+	adminKeys  []wire.AdminKey // every admin_key asked
+	// dataAckUpTo is how far each job's job_data is acknowledged and
+	// dataSeen the last piece that came (data_test.go).
+	dataAckUpTo map[string]uint64
+	dataSeen    map[string]uint64
 }
 
 // storedEvent is what the server keeps of one (job_id, seq).
@@ -95,6 +103,8 @@ func (s *testServer) serve(w http.ResponseWriter, r *http.Request) {
 			wire.TypeHeartbeat:   s.heartbeat,
 			wire.TypeJobEvent:    s.jobEvent,
 			wire.TypeJobFinished: s.jobFinished,
+			wire.TypeAdminKey:    s.adminKey,
+			wire.TypeJobData:     s.jobData,
 		},
 	})
 	if err != nil {

@@ -27,6 +27,7 @@ func (a *Agent) session(ctx context.Context, b *wire.Backoff) error {
 		wire.TypeJobEventAck:   a.handleAck,
 		wire.TypeJobDataAck:    a.handleDataAck,
 		wire.TypeSchedulesSync: a.handleSchedules,
+		wire.TypePathCheck:     a.handlePathCheck, // pathcheck.go
 	}
 	c, err := wire.Dial(ctx, a.connectURL, a.cfg.Credential, wire.DialOptions{
 		PinSHA256:     a.cfg.ServerFingerprint,

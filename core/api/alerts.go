@@ -112,7 +112,7 @@ func (a *API) checkChannels(channels []string) error {
 			continue
 		}
 		if len(known) == 0 {
-			return errorf(http.StatusBadRequest, "bad_channels", "channels: no channel %q; the server has no channels (declare them in its configuration file)", c)
+			return errorf(http.StatusBadRequest, "bad_channels", "channels: no channel %q; the server has no channels (an admin adds them on the channels page, with POST /api/v1/channels, or in the configuration file)", c)
 		}
 		return errorf(http.StatusBadRequest, "bad_channels", "channels: no channel %q; the channels are %s", c, strings.Join(known, ", "))
 	}

@@ -51,6 +51,7 @@ type Store interface {
 	ScheduleStore
 	AlertStore
 	DiffStore
+	ScopedKeyStore // restore_scoped.go
 }
 
 // Options configure the API.
@@ -201,9 +202,9 @@ type route struct {
 func (a *API) routes() []route {
 	var all []route
 	for _, area := range [][]route{
-		a.accountRoutes(), a.hostRoutes(), a.repositoryRoutes(), a.pluginRoutes(),
+		a.accountRoutes(), a.hostRoutes(), a.repositoryRoutes(), a.pluginRoutes(), a.channelRoutes(),
 		a.agentRoutes(), a.jobRoutes(), a.snapshotRoutes(), a.snapshotTreeRoutes(), a.scheduleRoutes(), a.hookRoutes(), a.scheduleRunRoutes(), a.alertRoutes(), a.diffRoutes(),
-		a.restoreRoutes(), a.dumpRoutes(),
+		a.restoreRoutes(), a.dumpRoutes(), a.pathCheckRoutes(),
 	} {
 		all = append(all, area...)
 	}

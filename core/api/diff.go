@@ -324,17 +324,39 @@ func (a *API) auditDiffStart(r *http.Request, host store.Host, j store.Job) {
 	a.audit(r, &st)
 }
 
-// readDiff reads a diff job's change lines: it counts them all and keeps
-// the page after the cursor (of kind filter, if given) in out.
+// diffCountStore keeps a diff job's counts once they were counted
+// (core/store diff_counts.go).
+type diffCountStore interface {
+	DiffCounts(ctx context.Context, jobID string) (json.RawMessage, error)
+	SaveDiffCounts(ctx context.Context, jobID string, counts json.RawMessage) error
+}
+
+// readDiff reads a diff job's change lines and keeps the page after the
+// cursor (of kind filter, if given) in out. The counts of every kind come
+// from the store once the first read after the job's end counted them
+// all and saved them; then a page reads only as far as it shows. A job
+// whose counts were never saved (the first read, or a job from before
+// they were kept) is counted from its whole log.
 func (a *API) readDiff(ctx context.Context, jobID, filter string, after diffCursor, limit int, out *diffJSON) error {
+	cs, _ := a.store.(diffCountStore)
+	known := false
+	if cs != nil {
+		if raw, err := cs.DiffCounts(ctx, jobID); err == nil && json.Unmarshal(raw, &out.Counts) == nil {
+			known = true
+		}
+	}
 	var seq int64
 	var cursors []diffCursor
-	for {
+	full := func() bool { return known && len(out.Changes) > limit }
+	for !full() {
 		rows, err := a.store.JobLogs(ctx, jobID, seq, diffScanRows)
 		if err != nil {
 			return err
 		}
 		for _, row := range rows {
+			if full() {
+				break
+			}
 			if row.Type != "log" || row.Stream != "stdout" || !strings.Contains(row.Line, changeLinePrefix) {
 				continue
 			}
@@ -347,7 +369,9 @@ func (a *API) readDiff(ctx context.Context, jobID, filter string, after diffCurs
 					continue
 				}
 				c.Change = changeKind(c.Modifier)
-				out.Counts.add(c.Change)
+				if !known {
+					out.Counts.add(c.Change)
+				}
 				past := row.Seq > after.Seq || (row.Seq == after.Seq && after.Line >= 0 && i > after.Line)
 				if !past || (filter != "" && c.Change != filter) {
 					continue
@@ -366,6 +390,13 @@ func (a *API) readDiff(ctx context.Context, jobID, filter string, after diffCurs
 	if len(out.Changes) > limit {
 		out.Changes = out.Changes[:limit]
 		out.Next = cursors[limit-1].String()
+	}
+	if !known && cs != nil {
+		if raw, err := json.Marshal(out.Counts); err == nil {
+			if err := cs.SaveDiffCounts(context.WithoutCancel(ctx), jobID, raw); err != nil {
+				a.logger.Warn("saving a diff's counts failed; they are counted again next time", "job_id", jobID, "error", err)
+			}
+		}
 	}
 	return nil
 }

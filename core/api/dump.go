@@ -163,7 +163,7 @@ func (a *API) snapshotDump(w http.ResponseWriter, r *http.Request) error {
 	rc := http.NewResponseController(w)
 	_ = rc.SetReadDeadline(time.Time{}) // a long download outlives the server's read timeout
 	_ = rc.SetWriteDeadline(time.Time{})
-	setDumpHeaders(w, node, snap, p, format, j.ID)
+	setDumpHeaders(w, node, size, snap, p, format, j.ID)
 	w.WriteHeader(http.StatusOK)
 	sent := int64(0)
 	piece := first
@@ -262,8 +262,12 @@ func dumpParams(snapshotID, p string, dir bool, format string) (json.RawMessage,
 }
 
 // setDumpHeaders describes the download: an attachment with a safe name,
-// its media type, and its exact length for a file.
-func setDumpHeaders(w http.ResponseWriter, node store.SnapshotNode, snap store.Snapshot, p, format, jobID string) {
+// its media type, its exact length for a file (restic dump writes a file's
+// bytes as they are), and X-Download-Size, the bytes the listing holds
+// under the path: a file's exact size, for a folder the sum of its files'
+// sizes, which its archive exceeds by headers or undercuts by compression.
+// The snapshot page's progress bar measures against it.
+func setDumpHeaders(w http.ResponseWriter, node store.SnapshotNode, size int64, snap store.Snapshot, p, format, jobID string) {
 	name := safeFilename(path.Base(p))
 	if p == "/" || name == "" {
 		name = "snapshot-" + safeFilename(snap.ShortID)
@@ -277,6 +281,7 @@ func setDumpHeaders(w http.ResponseWriter, node store.SnapshotNode, snap store.S
 		h.Set("Content-Length", fmt.Sprint(node.Size))
 	}
 	h.Set("Content-Disposition", mime.FormatMediaType("attachment", map[string]string{"filename": name}))
+	h.Set("X-Download-Size", fmt.Sprint(size))
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("Cache-Control", "no-store")
 	h.Set("X-Job-Id", jobID)

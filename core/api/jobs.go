@@ -77,6 +77,8 @@ type jobJSON struct {
 	Error        string          `json:"error"`
 	Summary      json.RawMessage `json:"summary"`
 	LastSeq      int64           `json:"last_seq"`
+	// ScopedKey is a cross-host restore's one-job key (restore_scoped.go).
+	ScopedKey *scopedKeyJSON `json:"scoped_key,omitempty"`
 }
 
 // names resolves host and repository ids to names for one response.
@@ -130,6 +132,9 @@ func (n *names) job(j store.Job) jobJSON {
 	}
 	if len(out.Params) == 0 {
 		out.Params = json.RawMessage("{}")
+	}
+	if j.Kind == "restore" {
+		out.ScopedKey = n.scopedKey(j.ID)
 	}
 	return out
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"time"
 
 	"github.com/gorilla/mux"
 
@@ -38,13 +39,20 @@ type pluginJSON struct {
 	pluginhost.Status
 }
 
-// channelJSON is a channel without its configuration, which may hold
-// secrets; its id is its name.
+// channelJSON is a channel; its id is its name. Its configuration is
+// shown without its secret attributes (Secrets says which are set); a
+// channel of the configuration file shows none of it.
 type channelJSON struct {
-	ID        string `json:"id"`
-	Name      string `json:"name"`
-	Plugin    string `json:"plugin"`
-	ManagedBy string `json:"managed_by"`
+	ID        string          `json:"id"`
+	Name      string          `json:"name"`
+	Plugin    string          `json:"plugin"`
+	ManagedBy string          `json:"managed_by"`
+	Enabled   bool            `json:"enabled"`
+	Config    map[string]any  `json:"config,omitempty"`
+	Secrets   map[string]bool `json:"secrets,omitempty"`
+	Error     string          `json:"error,omitempty"`
+	CreatedAt *time.Time      `json:"created_at,omitempty"`
+	UpdatedAt *time.Time      `json:"updated_at,omitempty"`
 }
 
 func (a *API) listPlugins(w http.ResponseWriter, _ *http.Request) error {
@@ -62,7 +70,7 @@ func (a *API) listChannels(w http.ResponseWriter, _ *http.Request) error {
 	out := []channelJSON{}
 	if a.opts.Plugins != nil {
 		for _, c := range a.opts.Plugins.Channels() {
-			out = append(out, channelJSON{ID: c.Name, Name: c.Name, Plugin: c.Plugin, ManagedBy: c.ManagedBy})
+			out = append(out, toChannelJSON(c))
 		}
 	}
 	writeJSON(w, http.StatusOK, newList(out, ""))
@@ -87,6 +95,8 @@ func (a *API) testChannel(w http.ResponseWriter, r *http.Request) error {
 	switch {
 	case errors.Is(err, channel.ErrUnknown):
 		return errorf(http.StatusNotFound, "not_found", "no channel %q", name)
+	case errors.Is(err, channel.ErrDisabled):
+		return errorf(http.StatusConflict, "disabled", "channel %q is disabled; enable it to test it", name)
 	case err != nil:
 		a.logger.Warn("channel test failed", "channel", name, "error", err)
 		return errorf(http.StatusBadGateway, "plugin_error", "%s", err.Error())

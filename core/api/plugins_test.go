@@ -42,8 +42,8 @@ func (f *fakePlugins) Plugins() []pluginhost.Status {
 
 func (f *fakePlugins) Channels() []channel.Info {
 	return []channel.Info{
-		{Name: "broken", Plugin: "notify-log", ManagedBy: "config"},
-		{Name: "ops", Plugin: "notify-log", ManagedBy: "config"},
+		{Name: "broken", Plugin: "notify-log", ManagedBy: "config", Enabled: true},
+		{Name: "ops", Plugin: "notify-log", ManagedBy: "config", Enabled: true},
 	}
 }
 
@@ -107,7 +107,7 @@ func TestPluginAndChannelEndpoints(t *testing.T) {
 	}
 
 	r = e.want(call{method: "GET", path: "/api/v1/channels", token: viewerTok}, http.StatusOK)
-	if got := string(r.body); !strings.Contains(got, `{"id":"ops","name":"ops","plugin":"notify-log","managed_by":"config"}`) || strings.Contains(got, "config\":{") {
+	if got := string(r.body); !strings.Contains(got, `{"id":"ops","name":"ops","plugin":"notify-log","managed_by":"config","enabled":true}`) || strings.Contains(got, "config\":{") {
 		t.Errorf("channels %s", got)
 	}
 
@@ -159,5 +159,6 @@ func TestPluginEndpointsWithoutPlugins(t *testing.T) {
 func drivePluginRoutes(e *env, admin string) []string {
 	e.t.Helper()
 	e.want(call{method: "POST", path: "/api/v1/channels/audited/test", token: admin}, http.StatusNotFound)
+	driveChannelRoutes(e, admin)
 	return nil
 }

@@ -22,7 +22,8 @@ const (
 
 var overwritePolicies = []string{"always", "if-changed", "if-newer", "never"}
 
-// restoreRoutes start restores: a snapshot's files back onto its host.
+// restoreRoutes start restores: a snapshot's files back onto its host, or
+// onto another host with a one-job key (restore_scoped.go).
 func (a *API) restoreRoutes() []route {
 	return []route{
 		{name: "restore.run", method: http.MethodPost, path: "/api/v1/hosts/{id}/restore", access: operator, handle: a.runRestore},
@@ -81,10 +82,9 @@ func (a *API) runRestore(w http.ResponseWriter, r *http.Request) error {
 			return err
 		}
 	}
-	if onto.ID != host.ID {
-		return errorf(http.StatusNotImplemented, "not_implemented",
-			"to_host: restoring a snapshot of %s onto another host (%s) needs a scoped repository key, which this server does not implement yet; restore onto %s itself",
-			host.Name, onto.Name, host.Name)
+	if onto.ID != host.ID && strings.TrimSpace(req.Target) == "" {
+		return errorf(http.StatusBadRequest, "bad_params",
+			"target: restoring onto another host (%s) needs a target directory there; give target, or %q to restore to the snapshot's original paths", onto.Name, originalTarget)
 	}
 	if onto.Status == store.HostRevoked {
 		return errorf(http.StatusConflict, "host_revoked", "host %q was removed; enroll it again to restore onto it", onto.Name)
@@ -110,15 +110,26 @@ func (a *API) runRestore(w http.ResponseWriter, r *http.Request) error {
 		ID: auth.NewID(), HostID: onto.ID, Kind: "restore", Status: store.JobQueued, RepositoryID: repo.ID,
 		Params: raw, CreatedBy: who.user.ID, CreatedAt: now, DeadlineAt: &deadline,
 	}
-	if err := a.store.CreateJob(r.Context(), j); err != nil {
-		return fmt.Errorf("create restore job: %w", err)
-	}
-	setTarget(r, "job", j.ID)
-	state(r).detail = map[string]any{
+	detail := map[string]any{
 		"host_id": onto.ID, "kind": j.Kind, "repository": repo.Name, "snapshot": snap.ID,
 		"target": params.Target, "includes": nonNilStrings(params.Includes),
 		"overwrite": req.Overwrite, "strip_components": req.StripComponents, "dry_run": req.DryRun,
 	}
+	if onto.ID != host.ID {
+		detail["source_host_id"] = host.ID
+		if j, err = a.startScopedRestore(r, j, host, onto); err != nil {
+			return err
+		}
+		setTarget(r, "job", j.ID)
+		state(r).detail = detail
+		writeJSON(w, http.StatusAccepted, a.newNames(r.Context()).job(j))
+		return nil
+	}
+	if err := a.store.CreateJob(r.Context(), j); err != nil {
+		return fmt.Errorf("create restore job: %w", err)
+	}
+	setTarget(r, "job", j.ID)
+	state(r).detail = detail
 	if a.opts.Agents != nil {
 		// The job exists now; a client that hangs up must not leave its
 		// dispatch half done.

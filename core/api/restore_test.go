@@ -172,14 +172,25 @@ func TestRestoreRoles(t *testing.T) {
 	}
 }
 
-func TestRestoreOntoAnotherHostIsNotImplemented(t *testing.T) {
+// TestRestoreOntoAnotherHost covers what the API decides alone about a
+// cross-host restore; the one-job key flow with real agents is tested end
+// to end (e2e_xrestore_test.go).
+func TestRestoreOntoAnotherHost(t *testing.T) {
 	t.Parallel()
 	r := newRestoreEnv(t)
 	tok := r.enrollToken(r.admin, map[string]any{})
 	r.enroll(tok.Token, "otherhost")
 	res := r.restore(r.operator, map[string]any{"snapshot": r.snap, "to_host": "otherhost"})
+	if res.status != http.StatusBadRequest || !strings.Contains(string(res.body), "target") {
+		t.Fatalf("cross-host restore without a target: %d %s, want 400 naming target", res.status, res.body)
+	}
+	// Without an agent hub there is nobody to make the one-job key.
+	res = r.restore(r.operator, map[string]any{"snapshot": r.snap, "to_host": "otherhost", "target": "/"})
 	if res.status != http.StatusNotImplemented || !strings.Contains(string(res.body), "to_host") {
-		t.Fatalf("cross-host restore: %d %s, want 501 naming to_host", res.status, res.body)
+		t.Fatalf("cross-host restore without a hub: %d %s, want 501 naming to_host", res.status, res.body)
+	}
+	if jobs, _ := r.db.ListJobs(t.Context(), store.JobFilter{}); len(jobs) != 0 {
+		t.Fatalf("%d jobs made by refused cross-host restores, want none", len(jobs))
 	}
 }
 

@@ -21,8 +21,8 @@ var publicRoutes = map[string]string{
 // matrix is the least role each route needs. Every registered route must be
 // here: a new endpoint without an entry fails this test. Each area adds its
 // own map in its own test file.
-var matrix = mergeMatrix(accountMatrix, hostMatrix, repositoryMatrix, pluginMatrix, jobMatrix, scheduleMatrix, scheduleRunMatrix, alertMatrix,
-	snapshotTreeMatrix, diffMatrix, restoreMatrix, dumpMatrix)
+var matrix = mergeMatrix(accountMatrix, hostMatrix, repositoryMatrix, pluginMatrix, channelMatrix, jobMatrix, scheduleMatrix, scheduleRunMatrix, alertMatrix,
+	snapshotTreeMatrix, diffMatrix, restoreMatrix, dumpMatrix, pathCheckMatrix)
 
 var accountMatrix = map[string]access{
 	"health": public, "ready": public, "bootstrap": public, "login": public,

@@ -134,6 +134,10 @@ type scheduleJSON struct {
 	ReadDataSubset string    `json:"read_data_subset"`
 	PreHook        *hookJSON `json:"pre_hook,omitempty"`
 	PostHook       *hookJSON `json:"post_hook,omitempty"`
+	// PruneKey is the key the schedule's step that removes data runs
+	// with: "admin", "default", or null when it removes none
+	// (schedule_prunekey.go).
+	PruneKey *string `json:"prune_key"`
 }
 
 func emptyIfNil(v []string) []string {
@@ -155,6 +159,7 @@ func (n *names) schedule(s store.Schedule, hostID string) scheduleJSON {
 		LimitDownloadKiB: s.LimitDownloadKiB, Prune: s.Prune, Enabled: s.Enabled, ManagedBy: s.ManagedBy,
 		CreatedAt: s.CreatedAt, UpdatedAt: s.UpdatedAt, ReadDataSubset: s.ReadDataSubset,
 	}
+	out.PruneKey = n.pruneKey(s)
 	if s.HostID != "" {
 		out.HostID, out.Host = &s.HostID, n.host(s.HostID)
 	} else {

@@ -239,6 +239,23 @@ func BenchmarkFolderFromCache(b *testing.B) {
 			nodes, _, err := c.svc.Search(ctx, l, "c0500/", DefaultHits)
 			return len(nodes), err
 		},
+		// A name in every copy (1,000 hits, the first 100 kept), case
+		// changed: read until 101 are found.
+		"search_name_contains": func() (int, error) {
+			nodes, _, err := c.svc.Search(ctx, l, "FILE-0500.txt", DefaultHits)
+			return len(nodes), err
+		},
+		// A word that matches nothing: the whole listing is read. Without
+		// a "/" each folder and name is matched as stored; with one, every
+		// entry's path is built and matched.
+		"search_contains_none": func() (int, error) {
+			nodes, _, err := c.svc.Search(ctx, l, "no-such-entry", DefaultHits)
+			return len(nodes) + 1, err
+		},
+		"search_contains_none_slash": func() (int, error) {
+			nodes, _, err := c.svc.Search(ctx, l, "no-such/entry", DefaultHits)
+			return len(nodes) + 1, err
+		},
 	} {
 		b.Run(name, func(b *testing.B) {
 			for range b.N {

@@ -1,14 +1,17 @@
 // Package channel keeps the server's notification channels: each channel
-// block of the configuration bound to its own instance of the notify plugin
-// that delivers it, configured with the block's config, ready to send.
+// block of the configuration, and each channel created through the API
+// (stored.go), bound to its own instance of the notify plugin that delivers
+// it, configured with its config, ready to send.
 package channel
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/hashicorp/hcl/v2"
@@ -18,32 +21,54 @@ import (
 	"github.com/restic-manager/restic-manager/sdk/notify"
 )
 
-// ManagedByConfig marks channels declared in the configuration file: they
-// are read-only through the API.
-const ManagedByConfig = "config"
+// Who manages a channel: channels declared in the configuration file are
+// read-only through the API; those created through it are stored.
+const (
+	ManagedByConfig = "config"
+	ManagedByAPI    = "api"
+)
 
-// ErrUnknown is the error of Test and Send for a channel that does not
-// exist.
-var ErrUnknown = errors.New("unknown channel")
+var (
+	// ErrUnknown is the error of Test and Send for a channel that does not
+	// exist.
+	ErrUnknown = errors.New("unknown channel")
+	// ErrDisabled is the error of Test and Send for a channel that is
+	// disabled.
+	ErrDisabled = errors.New("channel is disabled")
+)
 
-// Info describes a channel, without its configuration (which may hold
-// secrets).
+// Info describes a channel. Its configuration's secret attributes are
+// never part of it: Secrets says only which of them are set.
 type Info struct {
 	Name      string `json:"name"`
 	Plugin    string `json:"plugin"`
 	ManagedBy string `json:"managed_by"`
+	Enabled   bool   `json:"enabled"`
+	// Config is a stored channel's configuration without its secret
+	// attributes; nil for channels of the configuration file.
+	Config map[string]any `json:"config,omitempty"`
+	// Secrets maps each secret attribute of the plugin's schema to whether
+	// a stored channel's configuration sets it.
+	Secrets map[string]bool `json:"secrets,omitempty"`
+	// Error is why a stored channel could not be configured at start-up
+	// (its plugin is gone, or refuses the configuration); "" when it works.
+	Error     string     `json:"error,omitempty"`
+	CreatedAt *time.Time `json:"created_at,omitempty"`
+	UpdatedAt *time.Time `json:"updated_at,omitempty"`
 }
 
-// Registry holds the channels. It is safe for concurrent use; its set of
-// channels is fixed once loaded.
+// Registry holds the channels. It is safe for concurrent use: the
+// channels of the configuration are fixed once loaded, and those of the
+// API come and go (stored.go).
 type Registry struct {
+	mu     sync.RWMutex
 	byName map[string]*entry
-	names  []string // sorted
 }
 
 type entry struct {
 	info     Info
-	notifier notify.Notifier
+	notifier notify.Notifier // nil when the channel could not be configured
+	err      error           // why notifier is nil
 }
 
 // instanceKey is the plugin instance of a channel: one process per channel,
@@ -67,13 +92,11 @@ func Load(ctx context.Context, host *pluginhost.Host, channels []config.Channel)
 		diags = append(diags, chDiags...)
 		if e != nil {
 			r.byName[ch.Name] = e
-			r.names = append(r.names, ch.Name)
 		}
 	}
 	if diags.HasErrors() {
 		return nil, diags
 	}
-	slices.Sort(r.names)
 	return r, diags
 }
 
@@ -107,7 +130,7 @@ func load(ctx context.Context, host *pluginhost.Host, ch *config.Channel) (*entr
 		return nil, append(diags, diag(ch.ConfigRange(), "Plugin rejected the configuration",
 			"Plugin %q rejected the configuration of channel %q: %s.", ch.Plugin, ch.Name, strings.TrimSuffix(err.Error(), "."))...)
 	}
-	return &entry{info: Info{Name: ch.Name, Plugin: ch.Plugin, ManagedBy: ManagedByConfig}, notifier: n}, diags
+	return &entry{info: Info{Name: ch.Name, Plugin: ch.Plugin, ManagedBy: ManagedByConfig, Enabled: true}, notifier: n}, diags
 }
 
 func diag(subject hcl.Range, summary, detail string, args ...any) hcl.Diagnostics {
@@ -121,19 +144,62 @@ func diag(subject hcl.Range, summary, detail string, args ...any) hcl.Diagnostic
 
 // List describes the channels, sorted by name.
 func (r *Registry) List() []Info {
-	out := make([]Info, 0, len(r.names))
-	for _, name := range r.names {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	out := make([]Info, 0, len(r.byName))
+	for _, name := range slices.Sorted(maps.Keys(r.byName)) {
 		out = append(out, r.byName[name].info)
 	}
 	return out
 }
 
+// Get describes the channel name.
+func (r *Registry) Get(name string) (Info, bool) {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	e, ok := r.byName[name]
+	if !ok {
+		return Info{}, false
+	}
+	return e.info, true
+}
+
+// usable returns the notifier of the channel name, or why it cannot send.
+func (r *Registry) usable(name string) (*entry, error) {
+	r.mu.RLock()
+	e, ok := r.byName[name]
+	r.mu.RUnlock()
+	switch {
+	case !ok:
+		return nil, fmt.Errorf("%w %q", ErrUnknown, name)
+	case !e.info.Enabled:
+		return nil, fmt.Errorf("%w: %q", ErrDisabled, name)
+	case e.notifier == nil:
+		return nil, fmt.Errorf("channel %q is not configured: %w", name, e.err)
+	}
+	return e, nil
+}
+
+// put adds or replaces a channel.
+func (r *Registry) put(e *entry) {
+	r.mu.Lock()
+	r.byName[e.info.Name] = e
+	r.mu.Unlock()
+}
+
+// remove drops a channel.
+func (r *Registry) remove(name string) {
+	r.mu.Lock()
+	delete(r.byName, name)
+	r.mu.Unlock()
+}
+
 // Send delivers n through the channel name. The error is the plugin's own,
 // or says why the plugin could not be reached.
 func (r *Registry) Send(ctx context.Context, name string, n notify.Notification) error {
-	e, ok := r.byName[name]
-	if !ok {
-		return fmt.Errorf("%w %q", ErrUnknown, name)
+	e, err := r.usable(name)
+	if err != nil {
+		return err
 	}
 	return e.notifier.Notify(ctx, n)
 }
@@ -141,9 +207,9 @@ func (r *Registry) Send(ctx context.Context, name string, n notify.Notification)
 // Test sends a test notification (event "test") through the channel name,
 // as `restic-manager channel test NAME` does.
 func (r *Registry) Test(ctx context.Context, name string) error {
-	e, ok := r.byName[name]
-	if !ok {
-		return fmt.Errorf("%w %q", ErrUnknown, name)
+	e, err := r.usable(name)
+	if err != nil {
+		return err
 	}
 	return e.notifier.Notify(ctx, notify.Notification{
 		Event:    notify.EventTest,

@@ -128,7 +128,7 @@ channel "ops-b" {
 	if errs != "" {
 		t.Fatal(errs)
 	}
-	want := []Info{{"ops-a", "notify-log", "config"}, {"ops-b", "notify-log", "config"}}
+	want := []Info{{Name: "ops-a", Plugin: "notify-log", ManagedBy: "config", Enabled: true}, {Name: "ops-b", Plugin: "notify-log", ManagedBy: "config", Enabled: true}}
 	if got := reg.List(); fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Fatalf("List = %v, want %v", got, want)
 	}

@@ -2,7 +2,6 @@ package channel
 
 import (
 	"context"
-	"fmt"
 )
 
 // PluginInstance is the plugin host's instance key of the channel's
@@ -14,10 +13,10 @@ func PluginInstance(name string) string { return instanceKey(name) }
 // that has died since the last call. A stopped plugin is started by it, so
 // callers probe only running ones.
 func (r *Registry) Probe(ctx context.Context, name string) error {
-	e, ok := r.byName[name]
-	if !ok {
-		return fmt.Errorf("%w %q", ErrUnknown, name)
+	e, err := r.usable(name)
+	if err != nil {
+		return err
 	}
-	_, err := e.notifier.Info(ctx)
+	_, err = e.notifier.Info(ctx)
 	return err
 }

@@ -20,6 +20,7 @@ type repository struct {
 	Description string     `json:"description"`
 	EnvKeys     []string   `json:"env_keys"`
 	HasPassword bool       `json:"has_password"`
+	HasAdmin    bool       `json:"has_admin_password"`
 	ManagedBy   string     `json:"managed_by"`
 	CreatedAt   *time.Time `json:"created_at"`
 	UpdatedAt   *time.Time `json:"updated_at"`
@@ -36,6 +37,7 @@ func (r repository) fields() [][2]string {
 		{"URL", r.URL},
 		{"Description", r.Description},
 		{"Password", stored},
+		{"Admin password", adminStored(r.HasAdmin)},
 		{"Env", strings.Join(r.EnvKeys, ", ")},
 		{"Managed by", r.ManagedBy},
 		{"Created", fmtTime(r.CreatedAt)},
@@ -148,6 +150,7 @@ func repoAddCommand() Command {
 		Name:     "repo add",
 		Synopsis: "Add a restic repository with its password and backend variables",
 		Usage: `Usage: restic-manager repo add --name N --url URL --password-file F
+                              [--admin-password-file F | --admin-password-env VAR]
                               [--env K=V]... [--description D] [--json]
 
   Add a restic repository and print its id. The password and the backend
@@ -163,7 +166,7 @@ Flags:
                       is stored as given (it is shown with "***").
   --password-file F   File holding the repository password (required); "-"
                       reads standard input. One trailing newline is ignored.
-` + envFlagsHelp + `  --description D     Free text.
+` + adminPasswordFlagsHelp + envFlagsHelp + `  --description D     Free text.
   --json              Print the whole repository object instead of the id.
 
 ` + apiFlagsHelp + `
@@ -181,14 +184,21 @@ Example:
 				Password    string            `json:"password"`
 				Env         map[string]string `json:"env,omitempty"`
 				Description string            `json:"description,omitempty"`
+				Admin       *string           `json:"admin_password,omitempty"`
 			}
 			var envFlags StringSlice
 			a.fs.StringVar(&req.Name, "name", "", "")
 			a.fs.StringVar(&req.URL, "url", "", "")
 			passwordFile := a.fs.String("password-file", "", "")
+			var admin adminPasswordFlags
+			admin.register(a.fs)
 			a.fs.Var(&envFlags, "env", "")
 			a.fs.StringVar(&req.Description, "description", "", "")
 			if _, err := a.parse(args, 0, ""); err != nil {
+				return err
+			}
+			set := setFlags(a.fs)
+			if err := admin.check(set, *passwordFile); err != nil {
 				return err
 			}
 			if err := requireFlags(a.fs, "name", "url", "password-file"); err != nil {
@@ -207,6 +217,9 @@ Example:
 			if req.Password, err = readSecretFile(env, *passwordFile); err != nil {
 				return err
 			}
+			if req.Admin, err = admin.read(env, set); err != nil {
+				return err
+			}
 			return a.send(ctx, http.MethodPost, "/repositories", req)
 		},
 	}
@@ -217,6 +230,8 @@ func repoUpdateCommand() Command {
 		Name:     "repo update",
 		Synopsis: "Change a repository's URL, description, password or backend variables",
 		Usage: `Usage: restic-manager repo update ID|NAME [--url URL] [--password-file F]
+                                     [--admin-password-file F | --admin-password-env VAR |
+                                      --clear-admin-password]
                                      [--env K=V]... [--clear-env] [--description D] [--json]
 
   Change what the flags name and print the repository's id. --env replaces
@@ -229,6 +244,8 @@ Flags:
   --url URL           New restic repository URL.
   --password-file F   File holding the new password; "-" reads standard
                       input. One trailing newline is ignored.
+` + adminPasswordFlagsHelp + `  --clear-admin-password
+                      Remove the admin password: prunes use the password.
 ` + envFlagsHelp + `  --clear-env         Remove every backend variable.
   --description D     New description ("" clears it).
   --json              Print the updated repository object instead of the id.
@@ -242,6 +259,9 @@ Example:
 			var envFlags StringSlice
 			urlFlag := a.fs.String("url", "", "")
 			passwordFile := a.fs.String("password-file", "", "")
+			var admin adminPasswordFlags
+			admin.register(a.fs)
+			a.fs.BoolVar(&admin.clear, "clear-admin-password", false, "")
 			a.fs.Var(&envFlags, "env", "")
 			clearEnv := a.fs.Bool("clear-env", false, "")
 			description := a.fs.String("description", "", "")
@@ -251,6 +271,13 @@ Example:
 			}
 			set := map[string]bool{}
 			a.fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+			pwFile := ""
+			if set["password-file"] {
+				pwFile = *passwordFile
+			}
+			if err := admin.check(set, pwFile); err != nil {
+				return err
+			}
 			req := map[string]any{}
 			if set["url"] {
 				req["url"] = *urlFlag
@@ -270,8 +297,8 @@ Example:
 			case *clearEnv:
 				req["env"] = map[string]string{}
 			}
-			if !set["password-file"] && len(req) == 0 {
-				return Usagef("nothing to change: give --url, --password-file, --env, --clear-env or --description")
+			if !set["password-file"] && !admin.given(set) && len(req) == 0 {
+				return Usagef("nothing to change: give --url, --password-file, --admin-password-file, --env, --clear-env or --description")
 			}
 			if _, err := a.client(); err != nil {
 				return err
@@ -280,6 +307,13 @@ Example:
 				if req["password"], err = readSecretFile(env, *passwordFile); err != nil {
 					return err
 				}
+			}
+			adminPW, err := admin.read(env, set)
+			if err != nil {
+				return err
+			}
+			if adminPW != nil {
+				req["admin_password"] = *adminPW
 			}
 			return a.send(ctx, http.MethodPatch, repoPath(pos[0]), req)
 		},

@@ -47,8 +47,12 @@ Flags:
   --overwrite P           What to do with files that exist already: always,
                           if-changed (restic's default), if-newer, or never
                           (skip existing files).
-  --to-host H2            Restore onto another host (not implemented yet:
-                          the server refuses it).
+  --to-host H2            Restore onto another host, by id or name. It
+                          runs with a one-job repository key that a host
+                          holding the repository's password makes and that
+                          is removed when the restore ends; H2 never gets
+                          the repository's password. Needs --target (give
+                          --target / for the original paths).
   --dry-run               Only say what would be restored.
   --deadline D            How long the job waits for an offline host
                           (default 1h).
@@ -64,6 +68,7 @@ Examples:
   job 6f1c0f0e-5b7a-4f0e-9d43-2b1d2c9a4e11 succeeded (exit code 0)
   restored 1 file (2.1 KiB): 4 files and folders written, 0 skipped (0 B)
   $ restic-manager restore --host web1 --snapshot 4f2a9c1e --include /srv/www --target /tmp/www --strip-components 2
+  $ restic-manager restore --host web1 --snapshot 4f2a9c1e --include /srv/www --to-host web2 --target /srv/restored
 `,
 		Run: func(ctx context.Context, env *Env, args []string) error {
 			a := newAPICmd(env, "restore", true)
@@ -90,6 +95,9 @@ Examples:
 			}
 			if *strip > 0 && *target == "" {
 				return Usagef("--strip-components needs --target: the original location keeps the full paths")
+			}
+			if *toHost != "" && *target == "" {
+				return Usagef("--to-host needs --target: a directory on %s (or --target / for the snapshot's original paths)", *toHost)
 			}
 			body := map[string]any{"snapshot": *snap, "includes": []string(includes)}
 			for k, v := range map[string]string{"target": *target, "overwrite": *overwrite, "to_host": *toHost, "deadline": *deadline} {

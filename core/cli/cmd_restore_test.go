@@ -22,6 +22,7 @@ func TestRestoreFlagRefusals(t *testing.T) {
 		"strip, no target":    {[]string{"restore", "--host", "web1", "--snapshot", "abc", "--strip-components", "1"}, "--target"},
 		"negative strip":      {[]string{"restore", "--host", "web1", "--snapshot", "abc", "--target", "/t", "--strip-components", "-1"}, "negative"},
 		"positional argument": {[]string{"restore", "--host", "web1", "--snapshot", "abc", "extra"}, "extra"},
+		"to-host, no target":  {[]string{"restore", "--host", "web1", "--snapshot", "abc", "--to-host", "web2"}, "--target"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()

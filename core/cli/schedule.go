@@ -51,6 +51,19 @@ type schedule struct {
 	Stale         bool       `json:"stale"`
 	CreatedAt     *time.Time `json:"created_at"`
 	UpdatedAt     *time.Time `json:"updated_at"`
+	PruneKey      *string    `json:"prune_key"` // admin, default, or null: it removes no data
+	HasHooks      bool       `json:"has_hooks"`
+	PreHook       *hookSpec  `json:"pre_hook"` // shown to admins only
+	PostHook      *hookSpec  `json:"post_hook"`
+}
+
+// hook is one of the schedule's hooks in a "show" line; an admin sees the
+// command, others that there is one.
+func (s schedule) hook(h *hookSpec) string {
+	if h == nil && s.HasHooks && s.PreHook == nil && s.PostHook == nil {
+		return "set (shown to admins)"
+	}
+	return hookSummary(h)
 }
 
 func (s schedule) target() string {
@@ -151,6 +164,9 @@ func (s schedule) fields() [][2]string {
 		{"Upload limit", limits(s.LimitUploadKiB)},
 		{"Download limit", limits(s.LimitDownloadKiB)},
 		{"Retention", s.retention()},
+		{"Prune key", deref(s.PruneKey)},
+		{"Pre-hook", s.hook(s.PreHook)},
+		{"Post-hook", s.hook(s.PostHook)},
 		{"Enabled", yesNo(s.Enabled)},
 		{"Next run", fmtTime(s.NextRun)},
 		{"Last run", last},
@@ -267,6 +283,7 @@ Flags:
   --json                   Print the schedule object instead of its id.
 
 ` + scheduleFlagsHelp + `
+` + hookFlagsHelp + `
 ` + apiFlagsHelp + `
 Examples:
   $ restic-manager schedule create --host web1 --repo offsite --path /etc --path /srv \
@@ -280,6 +297,8 @@ Examples:
 			a := newAPICmd(env, "schedule create", true)
 			var f scheduleFlags
 			f.register(a.fs)
+			var hooks hookFlags
+			hooks.register(a.fs)
 			disabled := a.fs.Bool("disabled", false, "")
 			if _, err := a.parse(args, 0, ""); err != nil {
 				return err
@@ -301,6 +320,9 @@ Examples:
 			}
 			if *disabled {
 				body["enabled"] = false
+			}
+			if err := hooks.apply(set, body, nil); err != nil {
+				return err
 			}
 			return a.send(ctx, http.MethodPost, "/schedules", body)
 		},
@@ -325,10 +347,12 @@ Flags:
   --enable / --disable     Switch the schedule on or off.
   --clear LIST             Empty a list or drop the retention policy:
                            exclude, exclude-file, exclude-if-present, tag,
-                           retention; repeatable.
+                           retention; or remove a hook: pre-hook, post-hook
+                           (admin); repeatable.
   --json                   Print the schedule object instead of its id.
 
 ` + scheduleFlagsHelp + `
+` + hookFlagsHelp + `
 ` + apiFlagsHelp + `
 Examples:
   $ restic-manager schedule update nightly --every 12h --jitter 30m
@@ -339,6 +363,8 @@ Examples:
 			a := newAPICmd(env, "schedule update", true)
 			var f scheduleFlags
 			f.register(a.fs)
+			var hooks hookFlags
+			hooks.register(a.fs)
 			enable := a.fs.Bool("enable", false, "")
 			disable := a.fs.Bool("disable", false, "")
 			var clears StringSlice
@@ -359,12 +385,12 @@ Examples:
 			}
 			clearable := map[string]string{
 				"exclude": "excludes", "exclude-file": "exclude_files", "exclude-if-present": "exclude_if_present",
-				"tag": "tags", "retention": "retention",
+				"tag": "tags", "retention": "retention", "pre-hook": "pre_hook", "post-hook": "post_hook",
 			}
 			retentionSet := slices.ContainsFunc(retentionFlags, func(k string) bool { return set[k] })
 			for _, c := range clears {
 				if _, ok := clearable[c]; !ok {
-					return Usagef("--clear %q: want one of exclude, exclude-file, exclude-if-present, tag, retention", c)
+					return Usagef("--clear %q: want one of exclude, exclude-file, exclude-if-present, tag, retention, pre-hook, post-hook", c)
 				}
 				if set[c] || (c == "retention" && retentionSet) {
 					return Usagef("--clear %s and the flags that set it exclude each other", c)
@@ -372,28 +398,35 @@ Examples:
 			}
 			// The retention flags change single rules: start from the
 			// schedule's policy.
+			// So does a lone --hook-timeout: from the schedule's hooks.
 			var current map[string]any
-			if retentionSet {
+			var currentHooks *hookPair
+			if retentionSet || hooks.needsCurrent(set) {
 				raw, err := a.call(ctx, http.MethodGet, schedulePath(pos[0]), nil)
 				if err != nil {
 					return err
 				}
 				var s struct {
 					Retention map[string]any `json:"retention"`
+					hookPair
 				}
 				if err := decodeObject(raw, &s); err != nil {
 					return err
 				}
-				current = s.Retention
+				current, currentHooks = s.Retention, &s.hookPair
 			}
 			body, err := f.body(set, current)
 			if err != nil {
 				return err
 			}
+			if err := hooks.apply(set, body, currentHooks); err != nil {
+				return err
+			}
 			for _, c := range clears {
-				if c == "retention" {
-					body["retention"] = nil
-				} else {
+				switch c {
+				case "retention", "pre-hook", "post-hook":
+					body[clearable[c]] = nil
+				default:
 					body[clearable[c]] = []string{}
 				}
 			}

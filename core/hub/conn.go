@@ -72,6 +72,7 @@ func (h *Hub) ServeAgent(w http.ResponseWriter, r *http.Request, host store.Host
 		wire.TypeJobEvent:    ac.onEvent,
 		wire.TypeJobFinished: ac.onFinished,
 		wire.TypeJobData:     ac.onData,
+		wire.TypeAdminKey:    ac.onAdminKey, // adminkey.go
 	}
 	c, err := wire.Upgrade(h.ctx, w, r, cfg)
 	if err != nil {

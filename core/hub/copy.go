@@ -66,5 +66,5 @@ func (h *Hub) jobScrubValues(ctx context.Context, j store.Job) []string {
 	if dst := h.copyDestinationID(ctx, j); dst != "" && dst != j.RepositoryID {
 		out = append(out, h.scrubValues(ctx, dst)...)
 	}
-	return out
+	return append(out, h.scopedScrubValues(ctx, j)...) // scoped.go
 }

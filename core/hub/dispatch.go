@@ -89,6 +89,9 @@ func (h *Hub) dispatch(ctx context.Context, ac *agentConn, j store.Job) error {
 	if err != nil || j.Status != store.JobQueued {
 		return err
 	}
+	if h.scopedWaiting(ctx, j) { // a cross-host restore waits for its one-job key (scoped.go)
+		return nil
+	}
 	log := ac.log.With("job_id", j.ID, "kind", j.Kind)
 	repo, err := h.jobRepository(ctx, j) // repo_admin.go
 	if err != nil {
@@ -115,6 +118,15 @@ func (h *Hub) dispatch(ctx context.Context, ac *agentConn, j store.Job) error {
 			Status: store.JobFailed, At: h.now(),
 			Error: "the job could not be sent: its schedule's hooks cannot be opened: " + err.Error(),
 		})
+		return nil
+	}
+	if err := h.scopedDispatch(ctx, j, &msg); err != nil { // scoped_flow.go
+		log.Warn("cannot send the job without its one-job key", "error", err)
+		status := store.JobFailed
+		if errors.Is(err, errScopedRestoreEnded) {
+			status = store.JobCancelled
+		}
+		h.endJob(ctx, j.ID, store.JobEnd{Status: status, At: h.now(), Error: "the job could not be sent: " + err.Error()})
 		return nil
 	}
 	rctx, cancel := context.WithTimeout(ctx, h.opts.DispatchTimeout)
@@ -264,6 +276,7 @@ func (h *Hub) afterHello(ac *agentConn, running []string, scheduleRev int64) {
 	ctx := ac.c.Context()
 	h.pushOnConnect(ctx, ac, scheduleRev) // the agent's schedules (schedules.go)
 	h.sendPendingCancels(ctx, ac)
+	h.spawn(func() { h.sweepScoped(h.ctx) }) // a key holder is back: pending key removals (scoped_flow.go)
 
 	jobs, err := h.store.RunningJobs(ctx, ac.hostID)
 	if err != nil {

@@ -59,6 +59,7 @@ func (h *Hub) jobEnded(jobID string) {
 	delete(h.orphans, jobID)
 	h.mu.Unlock()
 	h.endSubscribers(jobID)
+	h.spawn(func() { h.scopedJobEnded(jobID) }) // scoped_flow.go
 }
 
 // endJob ends a job on the server's side (cancelled while queued, past its

@@ -95,6 +95,9 @@ func newTestServer(t testing.TB, mod func(*hub.Options)) *testServer {
 		pw, env, err := svc.RepositorySecrets(ctx, r.ID)
 		return r.URL, pw, env, err
 	})
+	opts.AdminSecrets = hub.AdminSecretsFunc(func(ctx context.Context, id string) (string, bool, error) {
+		return openAdminPassword(ctx, db, kr, id) // adminkey_test.go
+	})
 	if mod != nil {
 		mod(&opts)
 	}
@@ -255,10 +258,11 @@ func (s *testServer) hostStatus(t testing.TB, id string) string {
 	return h.Status
 }
 
-// eventually polls cond until it holds or five seconds pass.
+// eventually polls cond until it holds or twenty seconds pass (the CI
+// machine runs many test packages at once).
 func eventually(t testing.TB, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
+	deadline := time.Now().Add(20 * time.Second)
 	for !cond() {
 		if time.Now().After(deadline) {
 			t.Fatalf("timed out waiting for %s", what)

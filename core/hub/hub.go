@@ -59,6 +59,8 @@ type Store interface {
 	ScheduleStore
 	CancelStore
 	RepoCareStore // repocare.go
+	AuditStore    // adminkey.go
+	ScopedStore   // scoped.go
 }
 
 // RepoSecrets opens a repository's sealed credentials for a dispatch: the
@@ -85,7 +87,10 @@ type Options struct {
 	// AdminSecrets opens repositories' admin passwords, which pruning jobs
 	// are sent (repo_admin.go); nil: they get the usual password.
 	AdminSecrets AdminSecrets
-	Logger       hclog.Logger
+	// Sealer seals the one-job keys of cross-host restores (scoped.go);
+	// nil: such restores are refused.
+	Sealer Sealer
+	Logger hclog.Logger
 	// Now is the clock; tests move it.
 	Now func() time.Time
 	// HeartbeatInterval is what agents are told in hello_ok.
@@ -172,6 +177,8 @@ type Hub struct {
 	schedules schedulePusher // schedules.go
 
 	tap atomic.Pointer[Tap] // tap.go
+
+	scopedMu sync.Mutex // one one-job key moves at a time (scoped_flow.go)
 
 	dataMu sync.Mutex
 	data   map[string]*DataStream // job id → its download (dump.go)
@@ -285,4 +292,5 @@ func (h *Hub) sweep() {
 	h.failOrphans(ctx, now)
 	h.dispatchWaiting(ctx)
 	h.syncChangedRepositories(ctx)
+	h.sweepScoped(ctx) // scoped_flow.go
 }

@@ -11,8 +11,10 @@ import (
 
 // A repository may have an admin password: a key that may delete data,
 // kept apart from the append-only one agents use day to day. Only jobs
-// that remove data — prune, and forget with prune — are sent it, in place
-// of the repository's password; every other job gets the usual one.
+// that remove data — prune, and forget with prune — use it, in place of
+// the repository's password; every other job gets the usual one. A job
+// the server dispatches is sent it; a scheduled run asks for it when it
+// is about to run (adminkey.go).
 
 // AdminSecrets opens a repository's admin password; ok is false when the
 // repository has none.
@@ -74,14 +76,17 @@ func (h *Hub) adminScrubValues(ctx context.Context, j store.Job) []string {
 		return nil
 	}
 	pw, ok, err := h.opts.AdminSecrets.AdminPassword(ctx, j.RepositoryID)
-	if err != nil || !ok || len(pw) < 4 {
+	if err != nil || !ok {
 		return nil
 	}
-	out := []string{pw}
-	if b, err := json.Marshal(pw); err == nil {
-		if esc := string(b[1 : len(b)-1]); esc != pw {
-			out = append(out, esc)
-		}
+	return secretForms(pw) // adminkey.go
+}
+
+// jsonEscaped is s as it shows inside a JSON string.
+func jsonEscaped(s string) string {
+	b, err := json.Marshal(s)
+	if err != nil {
+		return s
 	}
-	return out
+	return string(b[1 : len(b)-1])
 }

@@ -162,12 +162,12 @@ func (h *Hub) scheduleList(ctx context.Context, ac *agentConn) (wire.ScheduleLis
 		if err != nil {
 			return wire.ScheduleList{}, fmt.Errorf("schedule %s: %w", s.Name, err)
 		}
-		if ws.Kind != store.ScheduleBackup { // a pruning maintenance schedule gets the admin key
-			if ws.Repository, err = h.withAdminPassword(ctx, ws.Repository, ws.Kind, ws.Params); err != nil {
-				ac.log.Error("a schedule's admin password cannot be opened; the agent is not sent the schedule",
-					"schedule_id", s.ID, "schedule", s.Name, "error", err)
-				continue
-			}
+		// A schedule that prunes is told its repository has an admin key,
+		// which its agent asks for at run time (adminkey.go).
+		if err := h.markAdminKey(ctx, s, &ws); err != nil {
+			ac.log.Error("a schedule's admin password cannot be opened; the agent is not sent the schedule",
+				"schedule_id", s.ID, "schedule", s.Name, "error", err)
+			continue
 		}
 		if id := s.SecondaryRepositoryID; id != "" && ws.Kind == store.ScheduleBackup {
 			to, ok := repos[id]

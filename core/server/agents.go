@@ -36,6 +36,7 @@ func newHub(ctx context.Context, db *store.DB, kr *secrets.Keyring, logger hclog
 		AdminSecrets: hub.AdminSecretsFunc(func(ctx context.Context, id string) (string, bool, error) {
 			return adminPassword(ctx, db, kr, id)
 		}),
+		Sealer: kr,
 		Hooks: hub.HookSourceFunc(func(ctx context.Context, s store.Schedule, hostID string) (pre, post *wire.Hook, err error) {
 			return scheduleHooks(ctx, db, kr, s, hostID)
 		}),

@@ -13,6 +13,7 @@ import (
 	"github.com/restic-manager/restic-manager/core/channel"
 	"github.com/restic-manager/restic-manager/core/config"
 	"github.com/restic-manager/restic-manager/internal/pluginhost"
+	"github.com/restic-manager/restic-manager/sdk/plugin"
 )
 
 // pluginLoadTimeout bounds starting every channel's plugin at start-up.
@@ -40,6 +41,9 @@ func WithBuiltinPlugins(b []pluginhost.Builtin) Option {
 type Plugins struct {
 	Host     *pluginhost.Host
 	Registry *channel.Registry
+	// Stored manages the channels created through the API; nil until
+	// loadStoredChannels has run (the API then refuses to change channels).
+	Stored *channel.Stored
 }
 
 // LoadPlugins builds the plugin host from cfg (plugin_dir, the plugin
@@ -125,6 +129,65 @@ func (p *Plugins) Channels() []channel.Info { return p.Registry.List() }
 // TestChannel implements api.PluginService.
 func (p *Plugins) TestChannel(ctx context.Context, name string) error {
 	return p.Registry.Test(ctx, name)
+}
+
+// errNoStoredChannels is the error of changing channels before the stored
+// ones are loaded (as in "config validate", which has no store).
+var errNoStoredChannels = errors.New("channels cannot be created or changed here: the server has no store for them")
+
+// CreateChannel implements api.ChannelService.
+func (p *Plugins) CreateChannel(ctx context.Context, spec channel.Spec) (channel.Info, error) {
+	if p.Stored == nil {
+		return channel.Info{}, errNoStoredChannels
+	}
+	return p.Stored.Create(ctx, spec)
+}
+
+// UpdateChannel implements api.ChannelService.
+func (p *Plugins) UpdateChannel(ctx context.Context, name string, patch channel.Patch) (channel.Info, error) {
+	if p.Stored == nil {
+		return channel.Info{}, errNoStoredChannels
+	}
+	return p.Stored.Update(ctx, name, patch)
+}
+
+// DeleteChannel implements api.ChannelService.
+func (p *Plugins) DeleteChannel(ctx context.Context, name string) error {
+	if p.Stored == nil {
+		return errNoStoredChannels
+	}
+	return p.Stored.Delete(ctx, name)
+}
+
+// ChannelSchema implements api.ChannelService.
+func (p *Plugins) ChannelSchema(ctx context.Context, pluginName string) (plugin.Schema, error) {
+	if p.Stored == nil {
+		return plugin.Schema{}, errNoStoredChannels
+	}
+	return p.Stored.Schema(ctx, pluginName)
+}
+
+// ChannelPlugins implements api.ChannelService.
+func (p *Plugins) ChannelPlugins() []string {
+	if p.Stored == nil {
+		return nil
+	}
+	return p.Stored.NotifyPlugins()
+}
+
+// loadStoredChannels configures the channels created through the API
+// (kept sealed in db) next to those of the configuration file, and stops
+// their plugins again: they start on first use.
+func (p *Plugins) loadStoredChannels(ctx context.Context, db channel.Store, sealer channel.Sealer, logger hclog.Logger) error {
+	p.Stored = channel.NewStored(p.Registry, p.Host, db, sealer, logger)
+	ctx, cancel := context.WithTimeout(ctx, pluginLoadTimeout)
+	defer cancel()
+	if err := p.Stored.Load(ctx); err != nil {
+		return err
+	}
+	p.Host.StopIdle()
+	logger.Info("channels ready", "channels", len(p.Registry.List()))
+	return nil
 }
 
 // Close stops every plugin.

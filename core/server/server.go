@@ -76,6 +76,9 @@ func Run(ctx context.Context, cfg *config.Config, logger hclog.Logger, opts ...O
 		return err
 	}
 	defer db.Close()
+	if err := plugins.loadStoredChannels(ctx, db, kr, logger); err != nil {
+		return err
+	}
 
 	setupHash, removeSetup, err := prepareSetup(ctx, cfg, db, logger)
 	if err != nil {

@@ -312,9 +312,17 @@ func (db *DB) GetSnapshotNode(ctx context.Context, listingID int64, parent, name
 
 // SearchSnapshotNodes returns up to limit entries whose path contains q,
 // ignoring ASCII case, in key order (by folder, then folders first, then
-// name). It reads the listing once at most.
+// name). It reads the listing once at most. A q without "/" cannot span
+// a folder and a name, so it is matched against each of them as stored,
+// without building every path (snapshot_search.go has the name-prefix
+// search, which reads an index instead).
 func (db *DB) SearchSnapshotNodes(ctx context.Context, listingID int64, q string, limit int) ([]SnapshotNode, error) {
 	pattern := "%" + escapeLike(q) + "%"
+	if !strings.Contains(q, "/") {
+		return db.queryNodes(ctx, `SELECT parent, name, type, size, mtime, mode FROM snapshot_nodes
+			WHERE listing_id = ? AND (name LIKE ?2 ESCAPE '\' OR parent LIKE ?2 ESCAPE '\')
+			ORDER BY parent, dir_rank, name LIMIT ?3`, listingID, pattern, max(limit, 1))
+	}
 	return db.queryNodes(ctx, `SELECT parent, name, type, size, mtime, mode FROM snapshot_nodes
 		WHERE listing_id = ? AND (CASE parent WHEN '/' THEN '/' || name ELSE parent || '/' || name END) LIKE ? ESCAPE '\'
 		ORDER BY parent, dir_rank, name LIMIT ?`, listingID, pattern, max(limit, 1))
@@ -405,6 +413,7 @@ func (db *DB) DeleteSnapshotListing(ctx context.Context, listingID int64) error 
 		if err != nil {
 			return err
 		}
+		db.nodeChunkDone(n) // snapshot_forget.go
 		if n < evictChunk {
 			break
 		}

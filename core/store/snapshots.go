@@ -68,11 +68,14 @@ func scanSnapshot(row interface{ Scan(...any) error }) (Snapshot, error) {
 // inserted or updated, in one transaction. preferHost is the host that ran
 // the listing; see UpsertSnapshots for how hosts are matched.
 func (db *DB) ReplaceSnapshots(ctx context.Context, repositoryID, preferHost string, snaps []Snapshot, now time.Time) error {
+	keep := make(map[string]bool, len(snaps))
+	for _, s := range snaps {
+		keep[s.ID] = true
+	}
+	if err := db.dropForgottenListings(ctx, repositoryID, keep); err != nil { // snapshot_forget.go
+		return err
+	}
 	return db.tx(ctx, func(tx *sql.Tx) error {
-		keep := make(map[string]bool, len(snaps))
-		for _, s := range snaps {
-			keep[s.ID] = true
-		}
 		rows, err := tx.QueryContext(ctx, `SELECT id FROM snapshots WHERE repository_id = ?`, repositoryID)
 		if err != nil {
 			return err

@@ -17,17 +17,14 @@ import (
 const alertsPerPage = 50
 
 // alertRoutes are the alert list, its acknowledge and resolve buttons,
-// and the alert rules (list for everyone, create and delete for those the
-// API lets).
+// and the alert rules' editor (alert_rules.go).
 func (u *UI) alertRoutes() []uiRoute {
-	return []uiRoute{
+	routes := []uiRoute{
 		{name: "ui.alerts", method: http.MethodGet, path: "/alerts", access: loggedIn, handler: u.alertsPage},
 		{name: "ui.alerts.ack", method: http.MethodPost, path: "/alerts/{id}/ack", access: loggedIn, handler: u.alertAck},
 		{name: "ui.alerts.resolve", method: http.MethodPost, path: "/alerts/{id}/resolve", access: loggedIn, handler: u.alertResolve},
-		{name: "ui.alert_rules.create", method: http.MethodPost, path: "/alert-rules", access: loggedIn, handler: u.alertRuleCreate},
-		{name: "ui.alert_rules.delete.confirm", method: http.MethodGet, path: "/alert-rules/{id}/delete", access: loggedIn, handler: u.alertRuleDeleteConfirm},
-		{name: "ui.alert_rules.delete", method: http.MethodPost, path: "/alert-rules/{id}/delete", access: loggedIn, handler: u.alertRuleDelete},
 	}
+	return append(routes, u.alertRuleRoutes()...)
 }
 
 // alertItem is an alert as the API answers it.
@@ -109,12 +106,6 @@ func (r alertRuleItem) Filters() string {
 	return strings.Join(parts, " · ")
 }
 
-// channelItem is a notification channel as the API answers it.
-type channelItem struct {
-	Name   string `json:"name"`
-	Plugin string `json:"plugin"`
-}
-
 // alertFilter is the list's filter form, as typed.
 type alertFilter struct {
 	Status, Host, Rule string
@@ -140,23 +131,6 @@ var alertStatuses = []struct{ Value, Label string }{
 	{"all", "all"},
 }
 
-// alertConditions are the rule conditions, as the create form offers
-// them, with what each watches.
-var alertConditions = []struct{ Value, Label string }{
-	{"job_failed", "a job failed"},
-	{"check_failed", "a repository check failed"},
-	{"backup_stale", "no successful backup within an age"},
-	{"host_offline", "a host is offline longer than a time"},
-	{"repo_locked", "a repository is locked longer than a time"},
-	{"plugin_failing", "a notification channel is failing"},
-}
-
-// alertRuleForm is the rule form as typed, kept when the API refuses it.
-type alertRuleForm struct {
-	Name, On, MinSeverity, RepeatInterval, Kinds, Hosts, Tags, Repositories, MaxAge, After, Intervals string
-	Channels                                                                                          []string
-}
-
 // alertList is what the shared "alert-list" template shows: on /alerts
 // and on a host's alerts tab.
 type alertList struct {
@@ -175,25 +149,23 @@ type alertsData struct {
 	Filter        alertFilter
 	Filtered      bool
 	Statuses      []struct{ Value, Label string }
-	Conditions    []struct{ Value, Label string }
-	Severities    []string
 	Rules         []alertRuleItem
-	Channels      []channelItem
 	CanManage     bool
-	Form          alertRuleForm
 	Older, Newest string
 }
 
 func (u *UI) alertsPage(w http.ResponseWriter, r *http.Request, c *api.Caller) {
 	q := r.URL.Query()
 	f := alertFilter{Status: q.Get("status"), Host: strings.TrimSpace(q.Get("host")), Rule: strings.TrimSpace(q.Get("rule"))}
-	u.renderAlerts(w, r, c, http.StatusOK, f, q.Get("cursor"), alertRuleForm{MinSeverity: "warning", RepeatInterval: "1h"}, nil)
+	u.renderAlerts(w, r, c, f, q.Get("cursor"))
 }
 
-func (u *UI) renderAlerts(w http.ResponseWriter, r *http.Request, c *api.Caller, status int, f alertFilter, cursor string, form alertRuleForm, flashes []flash) {
+func (u *UI) renderAlerts(w http.ResponseWriter, r *http.Request, c *api.Caller, f alertFilter, cursor string) {
+	status := http.StatusOK
+	var flashes []flash
 	d := alertsData{
 		Filter: f, Filtered: f.Host != "" || f.Rule != "" || (f.Status != "" && f.Status != "active"),
-		Statuses: alertStatuses, Conditions: alertConditions, Severities: []string{"info", "warning", "critical"}, CanManage: canRun(c), Form: form,
+		Statuses: alertStatuses, CanManage: canRun(c),
 	}
 	if d.Filter.Status == "" {
 		d.Filter.Status = "active"
@@ -242,14 +214,6 @@ func (u *UI) renderAlerts(w http.ResponseWriter, r *http.Request, c *api.Caller,
 		return
 	}
 	d.Rules = rules
-	if d.CanManage {
-		var list itemsPage[channelItem]
-		if err := u.call(r, c, http.MethodGet, "/api/v1/channels", nil, &list); err != nil {
-			u.fail(w, r, c, err)
-			return
-		}
-		d.Channels = list.Items
-	}
 	u.render(w, r, c, status, "alerts", view{Title: "Alerts", Nav: "alerts", Data: d, Flashes: flashes})
 }
 
@@ -308,98 +272,6 @@ func (u *UI) alertResolve(w http.ResponseWriter, r *http.Request, c *api.Caller)
 	var a alertItem
 	err := u.call(r, c, http.MethodPost, "/api/v1/alerts/"+url.PathEscape(mux.Vars(r)["id"])+"/resolve", nil, &a)
 	u.alertDone(w, r, err, fmt.Sprintf("Alert %q resolved.", a.Title))
-}
-
-// splitList reads a comma- or space-separated list field.
-func splitList(s string) []string {
-	return strings.FieldsFunc(s, func(r rune) bool { return r == ',' || r == ' ' || r == '\t' || r == '\n' || r == '\r' })
-}
-
-func readAlertRuleForm(r *http.Request) alertRuleForm {
-	v := func(k string) string { return strings.TrimSpace(r.PostFormValue(k)) }
-	_ = r.ParseForm()
-	return alertRuleForm{
-		Name: v("name"), On: v("on"), MinSeverity: v("min_severity"), RepeatInterval: v("repeat_interval"),
-		Kinds: v("kinds"), Hosts: v("hosts"), Tags: v("tags"), Repositories: v("repositories"),
-		MaxAge: v("max_age"), After: v("after"), Intervals: v("intervals"), Channels: r.PostForm["channels"],
-	}
-}
-
-// body is the form as the body of POST /api/v1/alert-rules: only what was
-// filled in, so the API's defaults and field checks apply.
-func (f alertRuleForm) body() (map[string]any, error) {
-	b := map[string]any{"name": f.Name, "on": f.On, "channels": f.Channels}
-	for k, v := range map[string]string{"min_severity": f.MinSeverity, "repeat_interval": f.RepeatInterval, "max_age": f.MaxAge, "after": f.After} {
-		if v != "" {
-			b[k] = v
-		}
-	}
-	for k, v := range map[string]string{"kinds": f.Kinds, "hosts": f.Hosts, "tags": f.Tags, "repositories": f.Repositories} {
-		if list := splitList(v); len(list) > 0 {
-			b[k] = list
-		}
-	}
-	if len(f.Channels) == 0 {
-		b["channels"] = []string{}
-	}
-	if f.Intervals != "" {
-		n, err := strconv.Atoi(f.Intervals)
-		if err != nil || n < 1 {
-			return nil, formError("Intervals: give a whole number of schedule intervals, such as 2.")
-		}
-		b["intervals"] = n
-	}
-	return b, nil
-}
-
-// HasChannel reports whether the form picked the channel.
-func (f alertRuleForm) HasChannel(name string) bool {
-	for _, c := range f.Channels {
-		if c == name {
-			return true
-		}
-	}
-	return false
-}
-
-func (u *UI) alertRuleCreate(w http.ResponseWriter, r *http.Request, c *api.Caller) {
-	form := readAlertRuleForm(r)
-	var out alertRuleItem
-	body, err := form.body()
-	if err == nil {
-		err = u.call(r, c, http.MethodPost, "/api/v1/alert-rules", body, &out)
-	}
-	if err == nil {
-		u.back(w, r, "/alerts#alert-rules", nil, fmt.Sprintf("Alert rule %q created.", out.Name))
-		return
-	}
-	if refusedByAPI(err) {
-		u.fail(w, r, c, err)
-		return
-	}
-	status, msg := u.userMessage(err)
-	u.renderAlerts(w, r, c, status, alertFilter{}, "", form, []flash{{Kind: "error", Message: msg}})
-}
-
-type alertRuleDeleteData struct{ Rule alertRuleItem }
-
-func (u *UI) alertRuleDeleteConfirm(w http.ResponseWriter, r *http.Request, c *api.Caller) {
-	var rl alertRuleItem
-	if err := u.call(r, c, http.MethodGet, "/api/v1/alert-rules/"+url.PathEscape(mux.Vars(r)["id"]), nil, &rl); err != nil {
-		u.fail(w, r, c, err)
-		return
-	}
-	if !canRun(c) {
-		u.renderError(w, r, c, http.StatusForbidden, "Only operators and admins may delete alert rules.")
-		return
-	}
-	u.render(w, r, c, http.StatusOK, "alert-rule-delete", view{Title: "Delete rule " + rl.Name, Nav: "alerts", Data: alertRuleDeleteData{Rule: rl}})
-}
-
-func (u *UI) alertRuleDelete(w http.ResponseWriter, r *http.Request, c *api.Caller) {
-	name := r.PostFormValue("name")
-	err := u.call(r, c, http.MethodDelete, "/api/v1/alert-rules/"+url.PathEscape(mux.Vars(r)["id"]), nil, nil)
-	u.back(w, r, "/alerts#alert-rules", err, fmt.Sprintf("Alert rule %q deleted; its alerts stay in the history.", name))
 }
 
 // hostAlertsPage is one page of a host's alert history.

@@ -177,30 +177,74 @@ func TestAlertRulesInTheUI(t *testing.T) {
 	operator := e.userClient(admin, "otto", store.RoleOperator)
 
 	p := e.get(viewer, "/alerts")
-	if !p.has(`data-rule="backup-failed"`) || !p.has(`data-rule="declared"`) || !p.has("kinds backup") || p.has("/alert-rules/r-fail/delete") {
+	if !p.has(`data-rule="backup-failed"`) || !p.has(`data-rule="declared"`) || !p.has("kinds backup") || p.has("/alert-rules/r-fail/delete") ||
+		p.has(`href="/alert-rules/new"`) || p.has("/alert-rules/r-fail/enabled") {
 		t.Errorf("viewer's rule list:\n%s", p.body)
 	}
 	p = e.get(operator, "/alerts")
-	if !p.has(`href="/alert-rules/r-fail/delete"`) || p.has("/alert-rules/r-conf/delete") || !p.has(`action="/alert-rules"`) {
-		t.Errorf("operator's rule list: delete links for user rules only, and the form:\n%s", p.body)
+	if !p.has(`href="/alert-rules/r-fail/delete"`) || p.has("/alert-rules/r-conf/delete") || !p.has(`href="/alert-rules/new"`) ||
+		!p.has(`action="/alert-rules/r-fail/enabled"`) || p.has(`action="/alert-rules/r-conf/enabled"`) || !p.has("from the config file (read-only)") {
+		t.Errorf("operator's rule list: edit controls for user rules only:\n%s", p.body)
 	}
-	if !p.has("no notification channels") {
-		t.Error("the rule form does not say the server has no channels")
+	if p = e.get(viewer, "/alert-rules/new"); p.status != http.StatusForbidden {
+		t.Errorf("viewer's new rule page: %d", p.status)
+	}
+	p = e.get(operator, "/alert-rules/new")
+	if p.status != http.StatusOK || !p.has("no notification channels yet") || !p.has(`data-fields="kinds hosts tags repositories"`) {
+		t.Errorf("new rule page: %d\n%s", p.status, p.body)
 	}
 
 	// The API's refusal names the field; what was typed stays.
-	p = e.form(operator, "/alerts", "/alert-rules", url.Values{"name": {"stale-db"}, "on": {"backup_stale"}, "max_age": {"26h"}, "hosts": {"db-1"}})
-	if p.status != http.StatusBadRequest || !p.has("channels: is required") || !p.has(`value="stale-db"`) || !p.has(`value="26h"`) ||
-		!p.has(`value="backup_stale" selected`) {
+	p = e.form(operator, "/alert-rules/new", "/alert-rules", url.Values{"name": {"stale-db"}, "on": {"backup_stale"}, "max_age": {"26h"}, "hosts": {"db-1"}, "enabled": {"on"}})
+	if p.status != http.StatusBadRequest || !p.has(`data-error-for="channels"`) || !p.has("Is required") || !p.has(`value="stale-db"`) ||
+		!p.has(`value="26h"`) || !p.has(`value="backup_stale" data-fields="max_age intervals hosts tags repositories" selected`) {
 		t.Errorf("refused rule: %d\n%s", p.status, p.body)
 	}
-	p = e.form(operator, "/alerts", "/alert-rules", url.Values{"name": {"missed"}, "on": {"backup_stale"}, "intervals": {"two"}})
-	if p.status != http.StatusBadRequest || !p.has("Intervals: give a whole number") || !p.has(`value="two"`) {
+	p = e.form(operator, "/alert-rules/new", "/alert-rules", url.Values{"name": {"missed"}, "on": {"backup_stale"}, "intervals": {"two"}})
+	if p.status != http.StatusBadRequest || !p.has(`data-error-for="intervals"`) || !p.has("Give a whole number") || !p.has(`value="two"`) {
 		t.Errorf("bad intervals: %d\n%s", p.status, p.body)
 	}
 	p = e.form(viewer, "/alerts", "/alert-rules", url.Values{"name": {"x"}, "on": {"job_failed"}, "channels": {"ops"}})
 	if p.status != http.StatusForbidden {
 		t.Errorf("viewer creating a rule: %d", p.status)
+	}
+
+	// The editor: a user rule is editable by operators, read-only for
+	// viewers; a config rule is read-only for everyone, with the reason.
+	p = e.get(operator, "/alert-rules/r-fail")
+	if p.status != http.StatusOK || !p.has(`action="/alert-rules/r-fail"`) || !p.has(`value="backup"`) || !p.has(`id="rule-save"`) || p.has(`id="rule-readonly"`) {
+		t.Errorf("operator's editor: %d\n%s", p.status, p.body)
+	}
+	p = e.get(viewer, "/alert-rules/r-fail")
+	if p.status != http.StatusOK || p.has(`id="rule-save"`) || !p.has("needs the operator or admin role") {
+		t.Errorf("viewer's editor: %d\n%s", p.status, p.body)
+	}
+	p = e.get(admin, "/alert-rules/declared")
+	if p.status != http.StatusOK || p.has(`id="rule-save"`) || !p.has("declared in the server&#39;s configuration file") {
+		t.Errorf("config rule's editor: %d\n%s", p.status, p.body)
+	}
+	p = e.form(admin, "/alert-rules/r-conf", "/alert-rules/r-conf", url.Values{"name": {"declared"}, "on": {"host_offline"}, "channels": {"ops"}, "after": {"1h"}})
+	if p.status != http.StatusConflict || !p.has("change it there") {
+		t.Errorf("saving a config rule: %d\n%s", p.status, p.body)
+	}
+	// A field the rule's new condition does not take is left out even if
+	// the page still holds it.
+	p = e.form(operator, "/alert-rules/r-fail", "/alert-rules/r-fail", url.Values{
+		"name": {"backup-failed"}, "on": {"host_offline"}, "channels": {"ops"}, "kinds": {"backup"}, "after": {"2h"}, "repeat_interval": {"2h"},
+	})
+	if p.status != http.StatusSeeOther {
+		t.Fatalf("saving the rule: %d\n%s", p.status, p.body)
+	}
+	rl, err := e.db.GetAlertRule(context.Background(), "r-fail")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rl.Event != "host_offline" || rl.Enabled || rl.Repeat != 2*time.Hour || strings.Contains(string(rl.Params), "kinds") {
+		t.Errorf("saved rule: %+v %s", rl, rl.Params)
+	}
+	p = e.form(operator, "/alerts", "/alert-rules/r-fail/enabled", url.Values{"enabled": {"true"}})
+	if f := e.follow(operator, p); !f.has(`Alert rule &#34;backup-failed&#34; enabled`) || !f.has(`data-rule="backup-failed" data-enabled="true"`) {
+		t.Errorf("after enable:\n%s", f.body)
 	}
 
 	// Delete: a confirm page first, then the rule is gone.

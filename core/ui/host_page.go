@@ -123,7 +123,9 @@ type hostPageData struct {
 	// Schedules are the schedules the host's agent fires (overview).
 	Schedules []scheduleItem
 	// Alerts is the alerts tab: the host's alert history.
-	Alerts    alertList
+	Alerts alertList
+	// Hooks is the host's default hooks (overview, admins only).
+	Hooks     *hostHooksView
 	Repos     []hostRepo
 	Form      runForm
 	StatusURL string
@@ -196,6 +198,11 @@ func (u *UI) hostPageData(r *http.Request, c *api.Caller, tab string) (hostPageD
 			return d, err
 		}
 		d.Schedules = scheds
+		if d.IsAdmin {
+			if d.Hooks, err = u.readHostHooks(r, c, h.ID); err != nil {
+				return d, err
+			}
+		}
 	case "snapshots":
 		var page itemsPage[hostSnapshot]
 		p := "/api/v1/hosts/" + url.PathEscape(h.ID) + "/snapshots?limit=" + strconv.Itoa(hostSnapshotsPerPage)

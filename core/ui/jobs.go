@@ -47,6 +47,8 @@ type apiJob struct {
 	Error      string          `json:"error"`
 	Summary    json.RawMessage `json:"summary"`
 	LastSeq    int64           `json:"last_seq"`
+	// ScopedKey is a cross-host restore's one-job key (restore_xhost.go).
+	ScopedKey *jobScopedKey `json:"scoped_key"`
 }
 
 // jobPageData is the job page: the panel (the part htmx refreshes when the

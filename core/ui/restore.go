@@ -34,6 +34,7 @@ type restoreForm struct {
 	Target    string
 	Strip     string
 	Overwrite string
+	ToHost    string // the target host's id; "" is the snapshot's own host (restore_xhost.go)
 }
 
 // restoreOverwrites are the overwrite choices, in the words the page shows.
@@ -52,7 +53,7 @@ func readRestoreForm(v url.Values) restoreForm {
 	f := restoreForm{
 		Snapshot: strings.TrimSpace(v.Get("snapshot")), Mode: v.Get("target_mode"),
 		Target: strings.TrimSpace(v.Get("target")), Strip: strings.TrimSpace(v.Get("strip_components")),
-		Overwrite: v.Get("overwrite"),
+		Overwrite: v.Get("overwrite"), ToHost: strings.TrimSpace(v.Get("to_host")),
 	}
 	seen := map[string]bool{}
 	add := func(p string) {
@@ -80,7 +81,7 @@ func (f restoreForm) values() url.Values {
 	for _, p := range f.Includes {
 		v.Add("include", p)
 	}
-	for k, s := range map[string]string{"target": f.Target, "strip_components": f.Strip, "overwrite": f.Overwrite} {
+	for k, s := range map[string]string{"target": f.Target, "strip_components": f.Strip, "overwrite": f.Overwrite, "to_host": f.ToHost} {
 		if s != "" {
 			v.Set(k, s)
 		}
@@ -112,11 +113,19 @@ func (f restoreForm) OverwriteText() string {
 	return f.Overwrite
 }
 
-// body is the API request the form makes.
-func (f restoreForm) body() (map[string]any, error) {
+// body is the API request the form makes for a snapshot of host hostID.
+// Onto another host, the original location is asked for explicitly
+// (target "/"), as the API wants.
+func (f restoreForm) body(hostID string) (map[string]any, error) {
 	b := map[string]any{"snapshot": f.Snapshot, "includes": f.Includes}
 	if f.Overwrite != "" {
 		b["overwrite"] = f.Overwrite
+	}
+	if f.ToHost != "" && f.ToHost != hostID {
+		b["to_host"] = f.ToHost
+		if f.Mode != "other" {
+			b["target"] = "/"
+		}
 	}
 	if f.Mode == "other" {
 		if f.Target == "" {
@@ -145,6 +154,11 @@ type restorePageData struct {
 	PageURL    string
 	EditURL    string // back from confirm to the details, filled in
 	Problem    string
+	Hosts      []restoreHost // target host choices (restore_xhost.go)
+	Onto       restoreHost   // the target host
+	Cross      bool          // Onto is not the snapshot's host
+	Moves      []pathMove    // confirm: where each path lands
+	Check      *targetCheck  // confirm: can the target's agent write to the directory
 }
 
 func restoreURL(hostID string) string { return "/hosts/" + url.PathEscape(hostID) + "/restore" }
@@ -177,11 +191,31 @@ func (u *UI) restorePage(w http.ResponseWriter, r *http.Request, c *api.Caller) 
 			d.Snap = hostSnapshot{ID: d.Form.Snapshot, ShortID: d.Form.Snapshot[:min(8, len(d.Form.Snapshot))]}
 		}
 		d.Step = "details"
+		if d.Hosts, err = u.restoreHosts(r, c); err != nil {
+			u.fail(w, r, c, err)
+			return
+		}
+		d.Onto = restoreHost{ID: h.ID, Name: h.Name, Status: h.Status}
+		if d.Form.ToHost != "" && d.Form.ToHost != h.ID {
+			d.Cross = true
+			d.Onto = restoreHost{ID: d.Form.ToHost, Name: d.Form.ToHost, Status: "unknown"}
+			for _, x := range d.Hosts {
+				if x.ID == d.Form.ToHost {
+					d.Onto = x
+				}
+			}
+		}
 		if q.Get("step") == "confirm" {
 			d.Step = "confirm"
-			if _, err := d.Form.body(); err != nil {
+			if _, err := d.Form.body(h.ID); err != nil {
 				_, d.Problem = u.userMessage(err)
 				d.Step = "details"
+			} else {
+				d.Moves = d.Form.Moves(d.Snap.Paths)
+				if d.Form.Mode == "other" {
+					check := u.checkTarget(r, c, d.Onto, d.Form.Target)
+					d.Check = &check
+				}
 			}
 		}
 	}
@@ -199,7 +233,7 @@ func (u *UI) restoreSubmit(w http.ResponseWriter, r *http.Request, c *api.Caller
 	}
 	f := readRestoreForm(r.PostForm)
 	back := restoreURL(hostID) + "?" + f.values().Encode()
-	body, err := f.body()
+	body, err := f.body(hostID)
 	if err != nil {
 		u.back(w, r, back, err, "")
 		return

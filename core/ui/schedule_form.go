@@ -86,7 +86,8 @@ func readScheduleForm(r *http.Request) scheduleForm {
 		KeepLast: v("keep_last"), KeepHourly: v("keep_hourly"), KeepDaily: v("keep_daily"), KeepWeekly: v("keep_weekly"),
 		KeepMonthly: v("keep_monthly"), KeepYearly: v("keep_yearly"), KeepWithin: v("keep_within"), KeepTags: v("keep_tags"),
 		GroupBy: v("group_by"), CopyTo: v("copy_to"), Kind: v("kind"), ReadDataSubset: v("read_data_subset"),
-		PreHook: v("pre_hook"), PreTimeout: v("pre_hook_timeout"), PostHook: v("post_hook"), PostTimeout: v("post_hook_timeout"),
+		PreHook: hookText(r.PostFormValue("pre_hook")), PreTimeout: v("pre_hook_timeout"),
+		PostHook: hookText(r.PostFormValue("post_hook")), PostTimeout: v("post_hook_timeout"),
 	}
 }
 

@@ -88,7 +88,7 @@ func (u *UI) Router() *mux.Router { return u.router }
 // area's in its own file.
 func (u *UI) routes() []uiRoute {
 	var out []uiRoute
-	for _, area := range [][]uiRoute{u.baseRoutes(), u.hostRoutes(), u.snapshotRoutes(), u.jobRoutes(), u.repositoryRoutes(), u.scheduleRoutes(), u.alertRoutes(), u.diffRoutes(), u.restoreRoutes(), u.adminRoutes()} {
+	for _, area := range [][]uiRoute{u.baseRoutes(), u.hostRoutes(), u.hostHookRoutes(), u.snapshotRoutes(), u.jobRoutes(), u.repositoryRoutes(), u.scheduleRoutes(), u.alertRoutes(), u.channelRoutes(), u.diffRoutes(), u.restoreRoutes(), u.adminRoutes()} {
 		out = append(out, area...)
 	}
 	return out

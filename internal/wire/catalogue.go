@@ -9,22 +9,27 @@ type Type string
 
 // The catalogue of protocol version 1. docs/protocol.md describes each one.
 const (
-	TypeHello         Type = "hello"          // agent → server, request
-	TypeHelloOK       Type = "hello_ok"       // server → agent, reply to hello
-	TypeHeartbeat     Type = "heartbeat"      // agent → server, request
-	TypeHeartbeatAck  Type = "heartbeat_ack"  // server → agent, reply to heartbeat
-	TypeJobDispatch   Type = "job_dispatch"   // server → agent, request
-	TypeJobAccept     Type = "job_accept"     // agent → server, reply to job_dispatch
-	TypeJobReject     Type = "job_reject"     // agent → server, reply to job_dispatch
-	TypeJobCancel     Type = "job_cancel"     // server → agent, request
-	TypeJobEvent      Type = "job_event"      // agent → server, notification
-	TypeJobEventAck   Type = "job_event_ack"  // server → agent, notification
-	TypeJobFinished   Type = "job_finished"   // agent → server, notification
-	TypeSchedulesSync Type = "schedules_sync" // server → agent, request
-	TypeAck           Type = "ack"            // either way, reply to job_cancel and schedules_sync
-	TypeError         Type = "error"          // either way, reply to any request, or a notification
-	TypeJobData       Type = "job_data"       // agent → server, notification (data.go)
-	TypeJobDataAck    Type = "job_data_ack"   // server → agent, notification (data.go)
+	TypeHello          Type = "hello"            // agent → server, request
+	TypeHelloOK        Type = "hello_ok"         // server → agent, reply to hello
+	TypeHeartbeat      Type = "heartbeat"        // agent → server, request
+	TypeHeartbeatAck   Type = "heartbeat_ack"    // server → agent, reply to heartbeat
+	TypeJobDispatch    Type = "job_dispatch"     // server → agent, request
+	TypeJobAccept      Type = "job_accept"       // agent → server, reply to job_dispatch
+	TypeJobReject      Type = "job_reject"       // agent → server, reply to job_dispatch
+	TypeJobCancel      Type = "job_cancel"       // server → agent, request
+	TypeJobEvent       Type = "job_event"        // agent → server, notification
+	TypeJobEventAck    Type = "job_event_ack"    // server → agent, notification
+	TypeJobFinished    Type = "job_finished"     // agent → server, notification
+	TypeSchedulesSync  Type = "schedules_sync"   // server → agent, request
+	TypeAck            Type = "ack"              // either way, reply to job_cancel and schedules_sync
+	TypeError          Type = "error"            // either way, reply to any request, or a notification
+	TypeJobData        Type = "job_data"         // agent → server, notification (data.go)
+	TypeJobDataAck     Type = "job_data_ack"     // server → agent, notification (data.go)
+	TypeAdminKey       Type = "admin_key"        // agent → server, request (adminkey.go)
+	TypeAdminKeyResult Type = "admin_key_result" // server → agent, reply to admin_key
+
+	TypePathCheck       Type = "path_check"        // server → agent, request (pathcheck.go)
+	TypePathCheckResult Type = "path_check_result" // agent → server, reply to path_check
 )
 
 // Role is the end of a connection: the agent dials, the server accepts.
@@ -77,22 +82,27 @@ type spec struct {
 }
 
 var catalogue = map[Type]spec{
-	TypeHello:         {RoleAgent, KindRequest, []Type{TypeHelloOK}, func() any { return new(Hello) }},
-	TypeHelloOK:       {RoleServer, KindReply, nil, func() any { return new(HelloOK) }},
-	TypeHeartbeat:     {RoleAgent, KindRequest, []Type{TypeHeartbeatAck}, func() any { return new(Heartbeat) }},
-	TypeHeartbeatAck:  {RoleServer, KindReply, nil, func() any { return new(HeartbeatAck) }},
-	TypeJobDispatch:   {RoleServer, KindRequest, []Type{TypeJobAccept, TypeJobReject}, func() any { return new(JobDispatch) }},
-	TypeJobAccept:     {RoleAgent, KindReply, nil, func() any { return new(JobAccept) }},
-	TypeJobReject:     {RoleAgent, KindReply, nil, func() any { return new(JobReject) }},
-	TypeJobCancel:     {RoleServer, KindRequest, []Type{TypeAck}, func() any { return new(JobCancel) }},
-	TypeJobEvent:      {RoleAgent, KindNotification, nil, func() any { return new(JobEvent) }},
-	TypeJobEventAck:   {RoleServer, KindNotification, nil, func() any { return new(JobEventAck) }},
-	TypeJobFinished:   {RoleAgent, KindNotification, nil, func() any { return new(JobFinished) }},
-	TypeSchedulesSync: {RoleServer, KindRequest, []Type{TypeAck}, func() any { return new(SchedulesSync) }},
-	TypeAck:           {0, KindReply, nil, func() any { return new(Ack) }},
-	TypeError:         {0, KindReply, nil, func() any { return new(Error) }},
-	TypeJobData:       {RoleAgent, KindNotification, nil, func() any { return new(JobData) }},
-	TypeJobDataAck:    {RoleServer, KindNotification, nil, func() any { return new(JobDataAck) }},
+	TypeHello:          {RoleAgent, KindRequest, []Type{TypeHelloOK}, func() any { return new(Hello) }},
+	TypeHelloOK:        {RoleServer, KindReply, nil, func() any { return new(HelloOK) }},
+	TypeHeartbeat:      {RoleAgent, KindRequest, []Type{TypeHeartbeatAck}, func() any { return new(Heartbeat) }},
+	TypeHeartbeatAck:   {RoleServer, KindReply, nil, func() any { return new(HeartbeatAck) }},
+	TypeJobDispatch:    {RoleServer, KindRequest, []Type{TypeJobAccept, TypeJobReject}, func() any { return new(JobDispatch) }},
+	TypeJobAccept:      {RoleAgent, KindReply, nil, func() any { return new(JobAccept) }},
+	TypeJobReject:      {RoleAgent, KindReply, nil, func() any { return new(JobReject) }},
+	TypeJobCancel:      {RoleServer, KindRequest, []Type{TypeAck}, func() any { return new(JobCancel) }},
+	TypeJobEvent:       {RoleAgent, KindNotification, nil, func() any { return new(JobEvent) }},
+	TypeJobEventAck:    {RoleServer, KindNotification, nil, func() any { return new(JobEventAck) }},
+	TypeJobFinished:    {RoleAgent, KindNotification, nil, func() any { return new(JobFinished) }},
+	TypeSchedulesSync:  {RoleServer, KindRequest, []Type{TypeAck}, func() any { return new(SchedulesSync) }},
+	TypeAck:            {0, KindReply, nil, func() any { return new(Ack) }},
+	TypeError:          {0, KindReply, nil, func() any { return new(Error) }},
+	TypeJobData:        {RoleAgent, KindNotification, nil, func() any { return new(JobData) }},
+	TypeJobDataAck:     {RoleServer, KindNotification, nil, func() any { return new(JobDataAck) }},
+	TypeAdminKey:       {RoleAgent, KindRequest, []Type{TypeAdminKeyResult}, func() any { return new(AdminKey) }},
+	TypeAdminKeyResult: {RoleServer, KindReply, nil, func() any { return new(AdminKeyResult) }},
+
+	TypePathCheck:       {RoleServer, KindRequest, []Type{TypePathCheckResult}, func() any { return new(PathCheck) }},
+	TypePathCheckResult: {RoleAgent, KindReply, nil, func() any { return new(PathCheckResult) }},
 }
 
 // Known reports whether t is in the catalogue.

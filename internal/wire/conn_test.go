@@ -65,6 +65,7 @@ func TestEveryMessageCrossesARealConnection(t *testing.T) {
 		wire.TypeJobEvent:    note,
 		wire.TypeJobFinished: note,
 		wire.TypeJobData:     note,
+		wire.TypeAdminKey:    replyWith(wire.TypeAdminKeyResult),
 	}})
 	agent, server := h.dial(t, wire.Config{Handlers: map[wire.Type]wire.HandlerFunc{
 		wire.TypeJobDispatch: func(ctx context.Context, c *wire.Conn, env wire.Envelope) error {
@@ -95,6 +96,7 @@ func TestEveryMessageCrossesARealConnection(t *testing.T) {
 		wire.TypeJobEventAck:   note,
 		wire.TypeJobDataAck:    note,
 		wire.TypeError:         note,
+		wire.TypePathCheck:     replyWith(wire.TypePathCheckResult),
 	}})
 	ctx := t.Context()
 
@@ -123,6 +125,8 @@ func TestEveryMessageCrossesARealConnection(t *testing.T) {
 	}
 	expectReply(server, wire.TypeJobCancel, wire.TypeAck, s[wire.TypeJobCancel])
 	expectReply(server, wire.TypeSchedulesSync, wire.TypeAck, s[wire.TypeSchedulesSync])
+	expectReply(agent, wire.TypeAdminKey, wire.TypeAdminKeyResult, s[wire.TypeAdminKey])
+	expectReply(server, wire.TypePathCheck, wire.TypePathCheckResult, s[wire.TypePathCheck])
 
 	// An error reply comes back as *wire.Error.
 	_, err := server.Request(ctx, wire.TypeJobCancel, wire.JobCancel{JobID: "job-x"})

@@ -57,11 +57,16 @@ func samples() map[wire.Type]any {
 			JobID: "job-8", Seq: 2, Status: wire.StatusSucceeded, ExitCode: 0,
 			Summary: json.RawMessage(`{"message_type":"summary","snapshot_id":"abc"}`), StartedAt: t0, FinishedAt: t0.Add(time.Minute),
 		},
-		wire.TypeSchedulesSync: &wire.SchedulesSync{Revision: 3, Schedules: json.RawMessage(`[{"id":"s1","cron":"0 3 * * *"}]`)},
-		wire.TypeAck:           &wire.Ack{},
-		wire.TypeError:         &wire.Error{Code: wire.CodeNotFound, Message: "no job job-x"},
-		wire.TypeJobData:       &wire.JobData{JobID: "job-8", Seq: 1, Data: []byte("PK\x03\x04\x00\xff")},
-		wire.TypeJobDataAck:    &wire.JobDataAck{JobID: "job-8", UpToSeq: 1},
+		wire.TypeSchedulesSync:  &wire.SchedulesSync{Revision: 3, Schedules: json.RawMessage(`[{"id":"s1","cron":"0 3 * * *"}]`)},
+		wire.TypeAck:            &wire.Ack{},
+		wire.TypeError:          &wire.Error{Code: wire.CodeNotFound, Message: "no job job-x"},
+		wire.TypeJobData:        &wire.JobData{JobID: "job-8", Seq: 1, Data: []byte("PK\x03\x04\x00\xff")},
+		wire.TypeJobDataAck:     &wire.JobDataAck{JobID: "job-8", UpToSeq: 1},
+		wire.TypeAdminKey:       &wire.AdminKey{ScheduleID: "sched-1", JobID: "job-8", Kind: "prune"},
+		wire.TypeAdminKeyResult: &wire.AdminKeyResult{Password: wire.NewSecret(testSecret)},
+
+		wire.TypePathCheck:       &wire.PathCheck{Path: "/srv/restore"},
+		wire.TypePathCheckResult: &wire.PathCheckResult{Path: "/srv/restore", Exists: true, IsDir: true, Writable: true, User: "restic"},
 	}
 }
 

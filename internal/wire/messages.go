@@ -78,6 +78,10 @@ type Repository struct {
 	URL      string            `json:"url"`
 	Password Secret            `json:"password,omitzero"`
 	Env      map[string]Secret `json:"env,omitempty"`
+	// AdminKey says the repository has an admin key, which the agent asks
+	// for (admin_key) right before a scheduled step that removes data; the
+	// key itself is never sent with a schedule.
+	AdminKey bool `json:"admin_key,omitempty"`
 }
 
 // repositoryWire is Repository with its secrets revealed, for the wire only.
@@ -87,12 +91,13 @@ type repositoryWire struct {
 	URL      string            `json:"url"`
 	Password string            `json:"password,omitempty"`
 	Env      map[string]string `json:"env,omitempty"`
+	AdminKey bool              `json:"admin_key,omitempty"`
 }
 
 // MarshalWire encodes the repository with its secrets, for the wire encoder
 // and for payloads that embed a repository (see WireMarshaler).
 func (r Repository) MarshalWire() ([]byte, error) {
-	w := repositoryWire{ID: r.ID, Name: r.Name, URL: r.URL, Password: r.Password.Reveal()}
+	w := repositoryWire{ID: r.ID, Name: r.Name, URL: r.URL, Password: r.Password.Reveal(), AdminKey: r.AdminKey}
 	if len(r.Env) > 0 {
 		w.Env = make(map[string]string, len(r.Env))
 		for k, v := range r.Env {
@@ -167,9 +172,15 @@ type JobDispatch struct {
 	PostHook   *Hook  `json:"post_hook,omitempty"`
 	// Deadline, if set, is when the agent must give up on the job.
 	Deadline time.Time `json:"deadline,omitzero"`
+	// NewPassword is the password of the key a key_add job creates (a
+	// short-lived key the server gives another agent for one job); the
+	// other kinds have none. Like the repositories' secrets it is revealed
+	// on the wire only, and the agent scrubs it from the job's output.
+	NewPassword Secret `json:"new_password,omitzero"`
 }
 
-// MarshalWire encodes the dispatch with the repositories' secrets revealed.
+// MarshalWire encodes the dispatch with the repositories' secrets and the
+// new key's password revealed.
 func (d JobDispatch) MarshalWire() ([]byte, error) {
 	repo, err := d.Repository.MarshalWire()
 	if err != nil {
@@ -186,7 +197,8 @@ func (d JobDispatch) MarshalWire() ([]byte, error) {
 		JobDispatch
 		Repository   json.RawMessage `json:"repository"`
 		ToRepository json.RawMessage `json:"to_repository,omitempty"`
-	}{d, repo, to})
+		NewPassword  string          `json:"new_password,omitempty"`
+	}{d, repo, to, d.NewPassword.Reveal()})
 }
 
 // Validate checks the dispatch's shape.

@@ -66,12 +66,21 @@ const (
 	// JobDump writes a file's bytes, or a folder as a tar or zip archive,
 	// from a snapshot (restic dump) as Data events.
 	JobDump JobKind = "dump"
+	// JobKeyAdd adds a key to the repository (restic key add) whose
+	// password is the job's NewPassword; its result is the new key's id.
+	// The server gives a short-lived key to an agent that must open
+	// another host's repository for one job (cross-host restore).
+	JobKeyAdd JobKind = "key_add"
+	// JobKeyRemove removes the key Args.Extra {"key_id"} names (restic key
+	// remove); a key that is gone already is a success.
+	JobKeyRemove JobKind = "key_remove"
 )
 
 // JobKinds lists every job kind.
 var JobKinds = []JobKind{
 	JobBackup, JobForget, JobPrune, JobCheck, JobUnlock, JobSnapshots,
 	JobLs, JobRestore, JobDiff, JobStats, JobVersion, JobInit, JobCopy, JobDump,
+	JobKeyAdd, JobKeyRemove,
 }
 
 // Valid reports whether k is one of the job kinds.
@@ -97,6 +106,26 @@ type Job struct {
 	// only through its environment.
 	ToRepository *Repository `json:"to_repository,omitempty"`
 	Args         Args        `json:"args"`
+	// NewPassword is the password of the key a key_add creates; the other
+	// kinds have none. It is a secret like Repository.Password: a backend
+	// hands it to restic through a private file or its environment, never
+	// its arguments, and scrubs it from every event. String and GoString
+	// leave it out.
+	NewPassword string `json:"new_password,omitempty"`
+}
+
+// String describes j without its secrets.
+func (j Job) String() string {
+	return fmt.Sprintf("%s job %s on %s", j.Kind, j.ID, j.Repository)
+}
+
+// GoString describes j without its secrets, for %#v.
+func (j Job) GoString() string {
+	pw := ""
+	if j.NewPassword != "" {
+		pw = "<redacted>"
+	}
+	return fmt.Sprintf("backend.Job{ID:%q, Kind:%q, Repository:%#v, NewPassword:%q}", j.ID, j.Kind, j.Repository, pw)
 }
 
 // Repository is a restic repository and its credentials. Password and Env
@@ -138,6 +167,8 @@ func (r Repository) GoString() string {
 //	stats      Snapshots, Tags, Host, Paths
 //	copy       Snapshots (ids or "latest"; none: all), Tags, Host, Paths, ToRepository
 //	dump       Snapshots[0], Paths[0] (the file or folder), Extra {"archive": "tar"|"zip"}
+//	key_add    Extra {"host": "…", "user": "…"} (both optional: the new key's labels); Job.NewPassword
+//	key_remove Extra {"key_id": "…"} (the id, or a unique prefix of it)
 //	unlock, version, init: none
 //
 // Extra carries anything else as a JSON object the backend documents.
@@ -192,7 +223,9 @@ type Result struct {
 	// SnapshotID is the snapshot a backup made.
 	SnapshotID string `json:"snapshot_id,omitempty"`
 	// Output is the JSON document a kind prints as a whole (snapshots,
-	// stats, version, forget), verbatim.
+	// stats, version, forget), verbatim. key_add's is {"key_id": "<the new
+	// key's full id>"}; key_remove's {"key_id": "…"}, with
+	// "already_gone": true when there was no such key.
 	Output json.RawMessage `json:"output,omitempty"`
 }
 

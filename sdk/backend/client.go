@@ -75,9 +75,10 @@ func repositoryToProto(r Repository) *pb.Repository {
 
 func jobToProto(j Job) *pb.Job {
 	out := &pb.Job{
-		Id:         j.ID,
-		Kind:       string(j.Kind),
-		Repository: repositoryToProto(j.Repository),
+		Id:          j.ID,
+		Kind:        string(j.Kind),
+		Repository:  repositoryToProto(j.Repository),
+		NewPassword: j.NewPassword,
 		Args: &pb.Args{
 			Paths:            j.Args.Paths,
 			Excludes:         j.Args.Excludes,

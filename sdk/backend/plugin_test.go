@@ -86,6 +86,7 @@ func fullJob() Job {
 			ToRepository:     "repo_offsite",
 			Extra:            json.RawMessage(`{"compression":"max"}`),
 		},
+		NewPassword: "new key's secret",
 	}
 }
 

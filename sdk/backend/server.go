@@ -99,6 +99,7 @@ func jobFromProto(j *pb.Job) Job {
 			Password: r.GetPassword(),
 			Env:      r.GetEnv(),
 		},
+		NewPassword: j.GetNewPassword(),
 		Args: Args{
 			Paths:            a.GetPaths(),
 			Excludes:         a.GetExcludes(),

@@ -10,4 +10,6 @@ package backend
 // 1.1.0: the copy kind, Job.ToRepository and Args.ToRepository.
 // 1.2.0: the dump kind and Event.Data, raw output bytes (a dump's stdout)
 // that the host passes on and never logs.
-const APIVersion = "1.2.0"
+// 1.3.0: the key_add and key_remove kinds and Job.NewPassword, the secret
+// password of the key a key_add creates.
+const APIVersion = "1.3.0"

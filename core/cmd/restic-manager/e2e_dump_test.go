@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -116,8 +117,15 @@ func TestEndToEndDownload(t *testing.T) {
 	if cd := hdr.Get("Content-Disposition"); cd != `attachment; filename=f0012.bin` || hdr.Get("Content-Type") != "application/octet-stream" {
 		t.Errorf("file headers: %v", hdr)
 	}
+	// Its length is known from the listing: exact for a file.
+	if n := strconv.Itoa(len(want)); hdr.Get("Content-Length") != n || hdr.Get("X-Download-Size") != n {
+		t.Errorf("file length headers %q and %q, want %s", hdr.Get("Content-Length"), hdr.Get("X-Download-Size"), n)
+	}
 	jobID := hdr.Get("X-Job-Id")
 	eventuallyE2EWithin(t, 30*time.Second, "the download's job to succeed", func() bool { return r.job(jobID)["status"] == "succeeded" })
+	if sum, _ := r.job(jobID)["summary"].(map[string]any); sum == nil || sum["bytes_sent"] != float64(len(want)) {
+		t.Errorf("the download's job summary %v, want bytes_sent %d", r.job(jobID)["summary"], len(want))
+	}
 	// Its bytes never reach the job log.
 	for _, l := range r.logs(jobID) {
 		if l.Type == "data" || len(l.Line) > 4096 {
@@ -134,6 +142,19 @@ func TestEndToEndDownload(t *testing.T) {
 	hdr, body = r.dumpAll(snap, folder, "")
 	if hdr.Get("Content-Type") != "application/zip" || !strings.Contains(hdr.Get("Content-Disposition"), "d002.zip") {
 		t.Errorf("zip headers: %v", hdr)
+	}
+	// A folder's size is the sum of its files', the progress bar's measure.
+	folderBytes := 0
+	_ = filepath.WalkDir(folder, func(p string, d os.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			if fi, err := d.Info(); err == nil {
+				folderBytes += int(fi.Size())
+			}
+		}
+		return nil
+	})
+	if got := hdr.Get("X-Download-Size"); got != strconv.Itoa(folderBytes) || hdr.Get("Content-Length") != "" {
+		t.Errorf("folder size header %q (Content-Length %q), want %d and no length", got, hdr.Get("Content-Length"), folderBytes)
 	}
 	zr, err := zip.NewReader(bytes.NewReader(body), int64(len(body)))
 	if err != nil {

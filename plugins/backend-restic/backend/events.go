@@ -105,6 +105,12 @@ func (c *converter) convert(ev restic.Event) []sdk.Event {
 			return c.marshalFailed(msgCopyDone, err)
 		}
 		return c.setDoc(sdk.Event{Summary: &sdk.Summary{Raw: raw}}, raw)
+	case *restic.KeyResult:
+		raw, err := json.Marshal(keyResultDoc{KeyID: e.KeyID, AlreadyGone: e.AlreadyGone})
+		if err != nil {
+			return c.marshalFailed("key_result", err)
+		}
+		return c.setDoc(sdk.Event{Summary: &sdk.Summary{Raw: raw}}, raw)
 	case *restic.Node:
 		doc, err := json.Marshal(nodeDoc{Node: e})
 		if err != nil {
@@ -338,6 +344,13 @@ type (
 		MessageType string                  `json:"message_type"`
 		Copied      []restic.CopiedSnapshot `json:"copied"`
 		Skipped     []restic.CopiedSnapshot `json:"skipped"`
+	}
+	// keyResultDoc is the Raw of a key_add's or key_remove's summary and
+	// its Output: {"key_id"}, and "already_gone" for a key that was not
+	// there to remove.
+	keyResultDoc struct {
+		KeyID       string `json:"key_id"`
+		AlreadyGone bool   `json:"already_gone,omitempty"`
 	}
 	// nodeDoc is an ls node as restic prints it. Its Seq field hides the
 	// runner's numbering (restic.Meta), which means nothing to the host:

@@ -63,8 +63,15 @@ type (
 	statsExtra struct {
 		Mode string `json:"mode"`
 	}
-	copyExtra struct{}
-	noExtra   struct{}
+	copyExtra   struct{}
+	keyAddExtra struct {
+		Host string `json:"host"`
+		User string `json:"user"`
+	}
+	keyRemoveExtra struct {
+		KeyID string `json:"key_id"`
+	}
+	noExtra struct{}
 )
 
 // invalidJob reports a job refused before restic ran.
@@ -142,6 +149,24 @@ func resticJob(job sdk.Job) (restic.Job, error) {
 		return copyJob(job, limits)
 	case sdk.JobDump:
 		return dumpJob(a)
+	case sdk.JobKeyAdd:
+		var x keyAddExtra
+		if err := decodeExtra(a.Extra, &x); err != nil {
+			return nil, err
+		}
+		if job.NewPassword == "" {
+			return nil, invalidJob("key_add needs the new key's password (the job's new_password)")
+		}
+		return restic.KeyAddJob{NewPassword: job.NewPassword, Host: x.Host, User: x.User}, nil
+	case sdk.JobKeyRemove:
+		var x keyRemoveExtra
+		if err := decodeExtra(a.Extra, &x); err != nil {
+			return nil, err
+		}
+		if x.KeyID == "" {
+			return nil, invalidJob("key_remove needs extra.key_id, the key to remove")
+		}
+		return restic.KeyRemoveJob{ID: x.KeyID}, nil
 	}
 	return nil, fmt.Errorf("job kind %q: %w", job.Kind, plugin.ErrUnsupported)
 }

@@ -12,6 +12,9 @@
 //   - snapshots, forget, stats and cat config print one plain JSON
 //     document, streamed element by element; forget --prune's log follows
 //     its array as text;
+//   - key add and key remove print text only; their KeyResult (the key's
+//     id, from restic's "saved new key with ID" or, before 0.17, from the
+//     keys the new password opens) ends the run;
 //   - prune and unlock print text only; so does copy, whose report
 //     ("snapshot … saved", "skipping source snapshot …") becomes a
 //     CopyResult at its end.
@@ -23,7 +26,9 @@
 //
 // Secrets reach restic only through its environment (RESTIC_PASSWORD or
 // RESTIC_PASSWORD_COMMAND, backend credentials; a copy's source as
-// RESTIC_FROM_REPOSITORY and RESTIC_FROM_PASSWORD), never argv. The child's
+// RESTIC_FROM_REPOSITORY and RESTIC_FROM_PASSWORD; a key add's new password
+// through a 0600 file in a private temporary directory, removed when restic
+// has ended), never argv. The child's
 // environment holds only an allow-list of the agent's own variables. The
 // password and the values of secret-looking variables (*KEY*, *SECRET*,
 // *PASSWORD*, *TOKEN*, *SAS*, *CREDENTIAL*) are replaced by [redacted] in

@@ -173,13 +173,15 @@ func TestArgsNeverCarrySecrets(t *testing.T) {
 		StatsJob{},
 		CatConfigJob{},
 		VersionJob{},
+		KeyAddJob{NewPassword: "new-key-secret", Host: "h", User: "u"},
+		KeyRemoveJob{ID: "0123abcd"},
 	}
 	for _, job := range jobs {
 		args, err := job.args(V(0, 18, 1))
 		if err != nil {
 			t.Fatalf("%s: %v", job.Kind(), err)
 		}
-		for _, s := range secretsOf(repo) {
+		for _, s := range append(secretsOf(repo), "new-key-secret") {
 			if slices.ContainsFunc(args, func(a string) bool { return strings.Contains(a, s) }) {
 				t.Errorf("%s argv has a secret: %q", job.Kind(), args)
 			}

@@ -198,6 +198,10 @@ func (r *Runner) Run(ctx context.Context, repo Repository, job Job, emit func(Ev
 	dry := false
 	var from *Repository
 	switch j := job.(type) {
+	case KeyAddJob:
+		return r.addKey(ctx, repo, j, args, emit) // keys.go
+	case KeyRemoveJob:
+		return r.removeKey(ctx, repo, j, args, emit)
 	case ForgetJob:
 		dry = j.DryRun
 	case CopyJob:
@@ -225,7 +229,9 @@ func (r *Runner) RepositoryExists(ctx context.Context, repo Repository) (bool, e
 
 // exec runs restic with args and streams its output through a parser.
 // from is the source repository of a copy (repo is then the destination).
-func (r *Runner) exec(ctx context.Context, repo Repository, from *Repository, kind Kind, args []string, dryRun bool, emit func(Event) error) (Result, error) {
+// extraSecrets are scrubbed from the output besides the repositories'
+// (a key_add's new password).
+func (r *Runner) exec(ctx context.Context, repo Repository, from *Repository, kind Kind, args []string, dryRun bool, emit func(Event) error, extraSecrets ...string) (Result, error) {
 	log := r.log.With("kind", string(kind))
 	runCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -242,6 +248,7 @@ func (r *Runner) exec(ctx context.Context, repo Repository, from *Repository, ki
 		}
 		secrets = append(secrets, secretsOf(*from)...)
 	}
+	secrets = append(secrets, extraSecrets...)
 	scrub := newScrubber(secrets)
 	act := &activity{}
 	sink := &sink{emit: emit, scrub: scrub, abort: cancel, act: act}

@@ -69,12 +69,16 @@ type Job struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	Id    string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
 	// backup, forget, prune, check, unlock, snapshots, ls, restore, diff,
-	// stats, version, init, copy or dump.
+	// stats, version, init, copy, dump, key_add or key_remove.
 	Kind       string      `protobuf:"bytes,2,opt,name=kind,proto3" json:"kind,omitempty"`
 	Repository *Repository `protobuf:"bytes,3,opt,name=repository,proto3" json:"repository,omitempty"`
 	Args       *Args       `protobuf:"bytes,4,opt,name=args,proto3" json:"args,omitempty"`
 	// Where a copy writes; unset for the other kinds.
-	ToRepository  *Repository `protobuf:"bytes,5,opt,name=to_repository,json=toRepository,proto3" json:"to_repository,omitempty"`
+	ToRepository *Repository `protobuf:"bytes,5,opt,name=to_repository,json=toRepository,proto3" json:"to_repository,omitempty"`
+	// The password of the key a key_add creates: a secret like the
+	// repository's password, never in restic's argv or a log. Unset for the
+	// other kinds.
+	NewPassword   string `protobuf:"bytes,6,opt,name=new_password,json=newPassword,proto3" json:"new_password,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -142,6 +146,13 @@ func (x *Job) GetToRepository() *Repository {
 		return x.ToRepository
 	}
 	return nil
+}
+
+func (x *Job) GetNewPassword() string {
+	if x != nil {
+		return x.NewPassword
+	}
+	return ""
 }
 
 type Repository struct {
@@ -1169,7 +1180,7 @@ const file_sdk_backend_proto_backend_proto_rawDesc = "" +
 	"\x1fsdk/backend/proto/backend.proto\x12\x19restic_manager.backend.v1\">\n" +
 	"\n" +
 	"RunRequest\x120\n" +
-	"\x03job\x18\x01 \x01(\v2\x1e.restic_manager.backend.v1.JobR\x03job\"\xf1\x01\n" +
+	"\x03job\x18\x01 \x01(\v2\x1e.restic_manager.backend.v1.JobR\x03job\"\x94\x02\n" +
 	"\x03Job\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
 	"\x04kind\x18\x02 \x01(\tR\x04kind\x12E\n" +
@@ -1177,7 +1188,8 @@ const file_sdk_backend_proto_backend_proto_rawDesc = "" +
 	"repository\x18\x03 \x01(\v2%.restic_manager.backend.v1.RepositoryR\n" +
 	"repository\x123\n" +
 	"\x04args\x18\x04 \x01(\v2\x1f.restic_manager.backend.v1.ArgsR\x04args\x12J\n" +
-	"\rto_repository\x18\x05 \x01(\v2%.restic_manager.backend.v1.RepositoryR\ftoRepository\"\xb4\x01\n" +
+	"\rto_repository\x18\x05 \x01(\v2%.restic_manager.backend.v1.RepositoryR\ftoRepository\x12!\n" +
+	"\fnew_password\x18\x06 \x01(\tR\vnewPassword\"\xb4\x01\n" +
 	"\n" +
 	"Repository\x12\x10\n" +
 	"\x03url\x18\x01 \x01(\tR\x03url\x12\x1a\n" +
