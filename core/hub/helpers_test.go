@@ -88,12 +88,7 @@ func newTestServer(t testing.TB, mod func(*hub.Options)) *testServer {
 	opts := fastOptions()
 	opts.Store, opts.Logger = db, logger
 	opts.Secrets = hub.RepoSecretsFunc(func(ctx context.Context, id string) (string, string, map[string]string, error) {
-		r, err := db.GetRepository(ctx, id)
-		if err != nil {
-			return "", "", nil, err
-		}
-		pw, env, err := svc.RepositorySecrets(ctx, r.ID)
-		return r.URL, pw, env, err
+		return svc.RepositorySecrets(ctx, id)
 	})
 	opts.AdminSecrets = hub.AdminSecretsFunc(func(ctx context.Context, id string) (string, bool, error) {
 		return openAdminPassword(ctx, db, kr, id) // adminkey_test.go

@@ -140,8 +140,12 @@ func (s *Service) Create(ctx context.Context, spec Spec) (Repository, error) {
 	if err != nil {
 		return Repository{}, err
 	}
+	url, urlSecret, err := s.sealURL(spec.URL, now)
+	if err != nil {
+		return Repository{}, err
+	}
 	r := store.Repository{
-		ID: auth.NewID(), Name: spec.Name, URL: spec.URL, Description: spec.Description,
+		ID: auth.NewID(), Name: spec.Name, URL: url, URLSecret: urlSecret, Description: spec.Description,
 		Password: pw, Env: env, ManagedBy: "user", CreatedAt: now, UpdatedAt: now,
 	}
 	if err := s.store.CreateRepository(ctx, r); err != nil {
@@ -192,7 +196,14 @@ func (s *Service) Update(ctx context.Context, id string, p Patch) (Repository, e
 		return Repository{}, err
 	}
 	now := s.now()
-	sp := store.RepositoryPatch{URL: p.URL, Description: p.Description, SetEnv: p.SetEnv}
+	sp := store.RepositoryPatch{Description: p.Description, SetEnv: p.SetEnv}
+	if p.URL != nil {
+		url, secret, err := s.sealURL(*p.URL, now)
+		if err != nil {
+			return Repository{}, err
+		}
+		sp.URL, sp.URLSecret = &url, secret
+	}
 	if p.Password != nil {
 		if sp.Password, err = s.seal(store.KindRepositoryPassword, []byte(*p.Password), now); err != nil {
 			return Repository{}, err
@@ -223,27 +234,82 @@ func (s *Service) Delete(ctx context.Context, id string) error {
 	return s.store.DeleteRepository(ctx, cur.ID)
 }
 
-// RepositorySecrets opens the password and backend environment of the
-// repository with the given id, for handing to restic with a job. The
-// repository's URL as stored (not redacted) is store.Repository.URL.
-func (s *Service) RepositorySecrets(ctx context.Context, id string) (password string, env map[string]string, err error) {
+// RepositorySecrets opens the URL, password and backend environment of
+// the repository with the given id, for handing to restic with a job: the
+// URL is the whole one, with its password, when it carries one.
+func (s *Service) RepositorySecrets(ctx context.Context, id string) (url, password string, env map[string]string, err error) {
 	r, err := s.store.GetRepository(ctx, id)
 	if err != nil {
-		return "", nil, err
+		return "", "", nil, err
+	}
+	url = r.URL
+	if r.URLSecret != nil {
+		b, err := s.open(r.URLSecret)
+		if err != nil {
+			return "", "", nil, err
+		}
+		url = string(b)
+		clear(b)
 	}
 	if r.Password != nil {
 		b, err := s.open(r.Password)
 		if err != nil {
-			return "", nil, err
+			return "", "", nil, err
 		}
 		password = string(b)
 		clear(b)
 	}
 	env, err = s.openEnv(r.Env)
 	if err != nil {
+		return "", "", nil, err
+	}
+	return url, password, env, nil
+}
+
+// SealStoredURLs seals the password of every repository URL stored in the
+// clear (by a server older than the url_credential_id column, or declared
+// in config) and returns how many it sealed. The server runs it at start.
+func (s *Service) SealStoredURLs(ctx context.Context) (int, error) {
+	n, after := 0, ""
+	for {
+		page, err := s.store.ListRepositories(ctx, after, 100)
+		if err != nil {
+			return n, err
+		}
+		for _, r := range page {
+			if r.URLSecret != nil || RedactURL(r.URL) == r.URL {
+				continue
+			}
+			now := s.now()
+			url, secret, err := s.sealURL(r.URL, now)
+			if err != nil {
+				return n, fmt.Errorf("repository %s: %w", r.Name, err)
+			}
+			if _, err := s.store.UpdateRepository(ctx, r.ID, store.RepositoryPatch{URL: &url, URLSecret: secret}, r.UpdatedAt); err != nil {
+				return n, fmt.Errorf("repository %s: %w", r.Name, err)
+			}
+			n++
+		}
+		if len(page) < 100 {
+			return n, nil
+		}
+		after = page[len(page)-1].Name
+	}
+}
+
+// sealURL splits a URL that carries a password into the redacted form the
+// store keeps in the clear and the whole URL sealed; a URL without one is
+// kept as it is, with no credential.
+func (s *Service) sealURL(url string, now time.Time) (string, *store.Credential, error) {
+	redacted := RedactURL(url)
+	if redacted == url {
+		return url, nil, nil
+	}
+	c, err := s.seal(store.KindRepositoryURL, []byte(url), now)
+	if err != nil {
 		return "", nil, err
 	}
-	return password, env, nil
+	return redacted, c, nil
 }
 
 // view turns a stored repository into what users see. Env names come from

@@ -60,7 +60,7 @@ func TestCreateSealsAndOpens(t *testing.T) {
 	if !r.HasPassword || strings.Join(r.EnvKeys, ",") != "AWS_ACCESS_KEY_ID,AWS_SECRET_ACCESS_KEY" || r.ManagedBy != "user" {
 		t.Fatalf("created %+v", r)
 	}
-	pw, env, err := svc.RepositorySecrets(ctx, r.ID)
+	_, pw, env, err := svc.RepositorySecrets(ctx, r.ID)
 	if err != nil || pw != testPassword || env["AWS_SECRET_ACCESS_KEY"] != testEnvValue || len(env) != 2 {
 		t.Fatalf("secrets = %q %v %v", pw, env, err)
 	}
@@ -134,7 +134,7 @@ func TestSealedValueIsBoundToItsRow(t *testing.T) {
 	if _, err := w.Exec(`UPDATE credentials SET sealed = ? WHERE id = ?`, ra.Password.Sealed, rb.Password.ID); err != nil {
 		t.Fatal(err)
 	}
-	if pw, _, err := svc.RepositorySecrets(ctx, b.ID); !errors.Is(err, secrets.ErrTampered) {
+	if _, pw, _, err := svc.RepositorySecrets(ctx, b.ID); !errors.Is(err, secrets.ErrTampered) {
 		t.Fatalf("copied sealed value opened as %q (%v)", pw, err)
 	}
 	err = db.VerifySealed(ctx, func(sealed, aad []byte) error { _, err := kr.Open(sealed, aad); return err })
@@ -170,11 +170,11 @@ func TestSecretsSurviveKeyRotation(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	pw, env, err := repos.New(db, onlyNew, nil).RepositorySecrets(ctx, r.ID)
+	_, pw, env, err := repos.New(db, onlyNew, nil).RepositorySecrets(ctx, r.ID)
 	if err != nil || pw != testPassword || env["AWS_SECRET_ACCESS_KEY"] != testEnvValue {
 		t.Fatalf("after rotation: %q %v %v", pw, env, err)
 	}
-	if _, _, err := svc.RepositorySecrets(ctx, r.ID); !errors.Is(err, secrets.ErrUnknownKey) {
+	if _, _, _, err := svc.RepositorySecrets(ctx, r.ID); !errors.Is(err, secrets.ErrUnknownKey) {
 		t.Fatalf("the old key alone still opens: %v", err)
 	}
 }
@@ -198,13 +198,9 @@ func TestUpdateReplacesSecrets(t *testing.T) {
 	if got.URL != "rest:https://backup:***@rest.example.com/main" || strings.Join(got.EnvKeys, ",") != "B2_ACCOUNT_KEY" {
 		t.Fatalf("updated view %+v", got)
 	}
-	pw, env, err := svc.RepositorySecrets(ctx, r.ID)
-	if err != nil || pw != newPW || env["B2_ACCOUNT_KEY"] != "b2secret" || len(env) != 1 {
-		t.Fatalf("secrets after update = %q %v %v", pw, env, err)
-	}
-	stored, _ := db.GetRepository(ctx, r.ID)
-	if stored.URL != newURL {
-		t.Fatalf("stored URL %q; the dispatcher needs it as given", stored.URL)
+	url, pw, env, err := svc.RepositorySecrets(ctx, r.ID)
+	if err != nil || url != newURL || pw != newPW || env["B2_ACCOUNT_KEY"] != "b2secret" || len(env) != 1 {
+		t.Fatalf("secrets after update = %q %q %v %v", url, pw, env, err)
 	}
 	for _, old := range []string{before.Password.ID, before.Env.ID} {
 		if _, err := db.GetCredential(ctx, old); !errors.Is(err, store.ErrNotFound) {

@@ -26,12 +26,7 @@ func newHub(ctx context.Context, db *store.DB, kr *secrets.Keyring, logger hclog
 		Store:  alertingStore{Store: db, engine: alerts},
 		Logger: logger,
 		Secrets: hub.RepoSecretsFunc(func(ctx context.Context, id string) (string, string, map[string]string, error) {
-			r, err := db.GetRepository(ctx, id)
-			if err != nil {
-				return "", "", nil, err
-			}
-			password, env, err := svc.RepositorySecrets(ctx, r.ID)
-			return r.URL, password, env, err
+			return svc.RepositorySecrets(ctx, id)
 		}),
 		AdminSecrets: hub.AdminSecretsFunc(func(ctx context.Context, id string) (string, bool, error) {
 			return adminPassword(ctx, db, kr, id)

@@ -21,6 +21,7 @@ import (
 	"github.com/restic-manager/restic-manager/core/api"
 	"github.com/restic-manager/restic-manager/core/auth"
 	"github.com/restic-manager/restic-manager/core/config"
+	"github.com/restic-manager/restic-manager/core/repos"
 	"github.com/restic-manager/restic-manager/core/secrets"
 	"github.com/restic-manager/restic-manager/core/store"
 	"github.com/restic-manager/restic-manager/core/ui"
@@ -210,6 +211,12 @@ func openState(ctx context.Context, cfg *config.Config, logger hclog.Logger) (*s
 	if err != nil {
 		_ = db.Close()
 		return nil, nil, fmt.Errorf("secret key file %s does not open the secrets in %s (%w): is it the right key file?", keyPath, dbPath, err)
+	}
+	if n, err := repos.New(db, kr, time.Now).SealStoredURLs(ctx); err != nil {
+		_ = db.Close()
+		return nil, nil, fmt.Errorf("sealing the passwords of repository URLs: %w", err)
+	} else if n > 0 {
+		logger.Info("sealed the passwords of repository URLs stored in the clear", "repositories", n)
 	}
 	return db, kr, nil
 }

@@ -13,6 +13,9 @@ import (
 const (
 	KindRepositoryPassword = "repository_password"
 	KindBackendEnv         = "backend_env"
+	// KindRepositoryURL is a repository URL that carries a password. The
+	// credentials table's CHECK (0001) names no kind of its own for it.
+	KindRepositoryURL = "generic"
 )
 
 // ErrInUse means a row cannot be removed while other rows depend on it (a
@@ -27,8 +30,9 @@ var ErrInUse = errors.New("in use")
 type Repository struct {
 	ID          string
 	Name        string
-	URL         string
+	URL         string // with a password in it replaced by *** when URLSecret is set
 	Description string
+	URLSecret   *Credential // kind repository_url: the whole URL, when it carries a password
 	Password    *Credential // kind repository_password; nil when none
 	Env         *Credential // kind backend_env, a sealed JSON object; nil when none
 	ManagedBy   string
@@ -40,7 +44,10 @@ type Repository struct {
 // they are. A new credential replaces the old row, which is deleted in the
 // same transaction, so a rotated secret leaves nothing behind.
 type RepositoryPatch struct {
-	URL         *string
+	URL *string
+	// URLSecret replaces the sealed URL whenever URL is set; nil when the
+	// new URL carries no password.
+	URLSecret   *Credential
 	Description *string
 	Password    *Credential
 	// SetEnv replaces the backend environment with Env; a nil Env removes it.
@@ -52,10 +59,12 @@ type RepositoryPatch struct {
 // statement, so a concurrent rotation is seen entirely or not at all.
 const repositorySelect = `SELECT r.id, r.name, r.url, r.description, r.managed_by, r.created_at, r.updated_at,
 	p.id, p.kind, p.key_id, p.sealed, p.created_at, p.updated_at,
-	e.id, e.kind, e.key_id, e.sealed, e.created_at, e.updated_at
+	e.id, e.kind, e.key_id, e.sealed, e.created_at, e.updated_at,
+	u.id, u.kind, u.key_id, u.sealed, u.created_at, u.updated_at
 	FROM repositories r
 	LEFT JOIN credentials p ON p.id = r.password_credential_id
-	LEFT JOIN credentials e ON e.id = r.env_credential_id`
+	LEFT JOIN credentials e ON e.id = r.env_credential_id
+	LEFT JOIN credentials u ON u.id = r.url_credential_id`
 
 // nullCredential scans the columns of a LEFT JOINed credentials row.
 type nullCredential struct {
@@ -81,14 +90,15 @@ func (n *nullCredential) credential() *Credential {
 func scanRepository(row interface{ Scan(...any) error }) (Repository, error) {
 	var r Repository
 	var created, updated int64
-	var pw, env nullCredential
+	var pw, env, url nullCredential
 	dest := []any{&r.ID, &r.Name, &r.URL, &r.Description, &r.ManagedBy, &created, &updated}
 	dest = append(dest, pw.dest()...)
-	if err := row.Scan(append(dest, env.dest()...)...); err != nil {
+	dest = append(dest, env.dest()...)
+	if err := row.Scan(append(dest, url.dest()...)...); err != nil {
 		return Repository{}, mapErr(err)
 	}
 	r.CreatedAt, r.UpdatedAt = fromMS(created), fromMS(updated)
-	r.Password, r.Env = pw.credential(), env.credential()
+	r.Password, r.Env, r.URLSecret = pw.credential(), env.credential(), url.credential()
 	return r, nil
 }
 
@@ -129,10 +139,15 @@ func (db *DB) CreateRepository(ctx context.Context, r Repository) error {
 				return err
 			}
 		}
+		if r.URLSecret != nil {
+			if err := insertCredential(ctx, tx, r.URLSecret, KindRepositoryURL); err != nil {
+				return err
+			}
+		}
 		_, err := tx.ExecContext(ctx, `INSERT INTO repositories (id, name, url, description, password_credential_id,
-			env_credential_id, managed_by, created_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?)`,
+			env_credential_id, url_credential_id, managed_by, created_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?)`,
 			r.ID, r.Name, r.URL, r.Description, nullID(credentialID(r.Password)), nullID(credentialID(r.Env)),
-			r.ManagedBy, ms(r.CreatedAt), ms(r.UpdatedAt))
+			nullID(credentialID(r.URLSecret)), r.ManagedBy, ms(r.CreatedAt), ms(r.UpdatedAt))
 		return mapErr(err)
 	})
 }
@@ -177,6 +192,13 @@ func (db *DB) UpdateRepository(ctx context.Context, id string, p RepositoryPatch
 		add := func(col string, v any) { sets = append(sets, col+" = ?"); args = append(args, v) }
 		if p.URL != nil {
 			add("url", *p.URL)
+			if p.URLSecret != nil {
+				if err := insertCredential(ctx, tx, p.URLSecret, KindRepositoryURL); err != nil {
+					return err
+				}
+			}
+			add("url_credential_id", nullID(credentialID(p.URLSecret)))
+			stale = append(stale, credentialID(cur.URLSecret))
 		}
 		if p.Description != nil {
 			add("description", *p.Description)
@@ -247,6 +269,6 @@ func (db *DB) DeleteRepository(ctx context.Context, id string) error {
 		if _, err := tx.ExecContext(ctx, `DELETE FROM repositories WHERE id = ?`, id); err != nil {
 			return err
 		}
-		return deleteCredentials(ctx, tx, credentialID(cur.Password), credentialID(cur.Env), admin.String)
+		return deleteCredentials(ctx, tx, credentialID(cur.Password), credentialID(cur.Env), credentialID(cur.URLSecret), admin.String)
 	})
 }
