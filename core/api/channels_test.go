@@ -2,14 +2,10 @@ package api
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -24,6 +20,7 @@ import (
 	"github.com/restic-manager/restic-manager/core/secrets"
 	"github.com/restic-manager/restic-manager/core/store"
 	"github.com/restic-manager/restic-manager/internal/pluginhost"
+	"github.com/restic-manager/restic-manager/internal/testkit"
 	"github.com/restic-manager/restic-manager/sdk/plugin"
 )
 
@@ -34,38 +31,6 @@ var channelMatrix = map[string]access{
 	"channel.delete":        admin,
 	"channel.plugins":       admin,
 	"channel.plugin_schema": admin,
-}
-
-var (
-	webhookOnce sync.Once
-	webhookBin  []byte
-	webhookErr  error
-)
-
-// webhookBinary builds the notify-webhook plugin once, to run it as an
-// external plugin.
-func webhookBinary(t *testing.T) []byte {
-	t.Helper()
-	webhookOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "api-webhook")
-		if err != nil {
-			webhookErr = err
-			return
-		}
-		defer os.RemoveAll(dir)
-		out := filepath.Join(dir, "notify-webhook")
-		cmd := exec.Command("go", "build", "-o", out, "github.com/restic-manager/restic-manager/plugins/notify-webhook")
-		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-		if b, err := cmd.CombinedOutput(); err != nil {
-			webhookErr = fmt.Errorf("go build: %w\n%s", err, b)
-			return
-		}
-		webhookBin, webhookErr = os.ReadFile(out)
-	})
-	if webhookErr != nil {
-		t.Fatal(webhookErr)
-	}
-	return webhookBin
 }
 
 // storedPlugins is the server's PluginService with stored channels: a real
@@ -105,26 +70,14 @@ func (p *storedPlugins) ChannelSchema(ctx context.Context, name string) (plugin.
 // its configuration file, and keeps stored channels in the env's store.
 func newChannelEnv(t *testing.T, receiver string) *env {
 	t.Helper()
-	bin := webhookBinary(t)
-	pluginDir := t.TempDir()
-	if err := os.WriteFile(filepath.Join(pluginDir, "notify-webhook"), bin, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	sum := sha256.Sum256(bin)
-	src := fmt.Sprintf(`server {
-  plugin_dir = %q
-}
-plugin "notify-webhook" {
-  command = "notify-webhook"
-  sha256  = %q
-}
-channel "declared" {
+	pluginDir, pluginHCL := testkit.InstallPlugin(t, "github.com/restic-manager/restic-manager/plugins/notify-webhook", "notify-webhook")
+	src := pluginHCL + fmt.Sprintf(`channel "declared" {
   plugin = "notify-webhook"
   config {
     url = %q
   }
 }
-`, pluginDir, hex.EncodeToString(sum[:]), receiver)
+`, receiver)
 	cfg, _, diags := config.LoadBytes([]byte(src), "server.hcl")
 	if diags.HasErrors() {
 		t.Fatal(diags)

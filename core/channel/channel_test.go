@@ -3,16 +3,12 @@ package channel
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -20,51 +16,15 @@ import (
 
 	"github.com/restic-manager/restic-manager/core/config"
 	"github.com/restic-manager/restic-manager/internal/pluginhost"
+	"github.com/restic-manager/restic-manager/internal/testkit"
 	"github.com/restic-manager/restic-manager/sdk/plugin"
 )
-
-var (
-	buildOnce sync.Once
-	notifyLog []byte
-	buildErr  error
-)
-
-// notifyLogBinary builds the SDK's example notifier once.
-func notifyLogBinary(t *testing.T) []byte {
-	t.Helper()
-	buildOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "channel-test")
-		if err != nil {
-			buildErr = err
-			return
-		}
-		defer os.RemoveAll(dir)
-		out := filepath.Join(dir, "notify-log")
-		cmd := exec.Command("go", "build", "-o", out, "github.com/restic-manager/restic-manager/sdk/examples/notify-log")
-		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-		if b, err := cmd.CombinedOutput(); err != nil {
-			buildErr = fmt.Errorf("go build: %w\n%s", err, b)
-			return
-		}
-		notifyLog, buildErr = os.ReadFile(out)
-	})
-	if buildErr != nil {
-		t.Fatal(buildErr)
-	}
-	return notifyLog
-}
 
 // setup installs notify-log into a plugin_dir and returns the HCL that
 // registers it, and the directory for notification files.
 func setup(t *testing.T) (pluginHCL, outDir string) {
 	t.Helper()
-	bin := notifyLogBinary(t)
-	dir := t.TempDir()
-	if err := os.WriteFile(filepath.Join(dir, "notify-log"), bin, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	sum := sha256.Sum256(bin)
-	pluginHCL = fmt.Sprintf("server {\n  plugin_dir = %q\n}\n\nplugin \"notify-log\" {\n  command = \"notify-log\"\n  sha256  = %q\n}\n", dir, hex.EncodeToString(sum[:]))
+	_, pluginHCL = testkit.InstallPlugin(t, "github.com/restic-manager/restic-manager/sdk/examples/notify-log", "notify-log")
 	return pluginHCL, t.TempDir()
 }
 

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
-	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -44,18 +43,8 @@ func TestBrowserDownloadProgress(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if st := r.waitJob(r.runJob(h, map[string]any{"kind": "backup", "repository": "main", "paths": []string{src}})); st != "succeeded" {
-		t.Fatalf("backup: %s", st)
-	}
-	var snapID string
-	eventually(t, 30*time.Second, "the snapshot listed", func() bool {
-		var snaps struct{ Items []struct{ ID string } }
-		r.api(http.MethodGet, "/api/v1/hosts/"+h.ID+"/snapshots", nil, http.StatusOK, &snaps)
-		if len(snaps.Items) > 0 {
-			snapID = snaps.Items[0].ID
-		}
-		return snapID != ""
-	})
+	r.backup(h, "main", src)
+	snapID := r.firstSnapshot(h).ID
 
 	ctx := newBrowser(t)
 	dir := t.TempDir()

@@ -1,10 +1,7 @@
 package ui
 
 import (
-	"bytes"
-	"net/http"
 	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -20,31 +17,8 @@ func TestBrowserRestoreWizardBringsAFileBack(t *testing.T) {
 	r := newRig(t)
 	h := r.startAgent("restore-host")
 	r.addRepo("restore", h)
-	src := filepath.Join(t.TempDir(), "src")
-	writeJobTree(t, src, 6, 4<<10)
-	victim := filepath.Join(src, "d00", "f002.bin")
-	want, err := os.ReadFile(victim)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if st := r.waitJob(r.runJob(h, map[string]any{"kind": "backup", "repository": "restore", "paths": []string{src}})); st != "succeeded" {
-		t.Fatalf("backup: %s", st)
-	}
-	var snap struct{ ID, ShortID string }
-	eventually(t, 30*time.Second, "the snapshot listed", func() bool {
-		var page struct {
-			Items []struct {
-				ID      string `json:"id"`
-				ShortID string `json:"short_id"`
-			} `json:"items"`
-		}
-		r.api(http.MethodGet, "/api/v1/hosts/"+h.ID+"/snapshots", nil, http.StatusOK, &page)
-		if len(page.Items) == 0 {
-			return false
-		}
-		snap.ID, snap.ShortID = page.Items[0].ID, page.Items[0].ShortID
-		return true
-	})
+	f := r.backUpTree(h, "restore", 6, "d00/f002.bin")
+	victim, snap := f.Path, f.Snap
 	if err := os.Remove(victim); err != nil {
 		t.Fatal(err)
 	}
@@ -73,16 +47,7 @@ func TestBrowserRestoreWizardBringsAFileBack(t *testing.T) {
 		t.Errorf("the confirm step's overwrite policy is %q", got)
 	}
 	screenshot(ctx, t, "restore-confirm")
-	do(ctx, t, "start the restore",
-		chromedp.Click(chromedp.CSS("#restore-start")),
-		chromedp.WaitVisible(chromedp.CSS("#job-status")))
-	waitJS(ctx, t, 60*time.Second, "the restore to succeed", `document.querySelector("#job-status").dataset.status === "succeeded"`)
+	startRestore(ctx, t, 60*time.Second)
 	screenshot(ctx, t, "restore-job")
-	got, err := os.ReadFile(victim)
-	if err != nil {
-		t.Fatalf("the file is not back: %v", err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Fatalf("the restored file differs (%d bytes, want %d)", len(got), len(want))
-	}
+	wantFile(t, victim, f.Want)
 }

@@ -1,7 +1,6 @@
 package ui
 
 import (
-	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -35,18 +34,8 @@ func TestBrowserSnapshotBrowser(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if st := r.waitJob(r.runJob(h, map[string]any{"kind": "backup", "repository": "main", "paths": []string{src}})); st != "succeeded" {
-		t.Fatalf("backup: %s", st)
-	}
-	var snapID string
-	eventually(t, 30*time.Second, "the snapshot listed", func() bool {
-		var snaps struct{ Items []struct{ ID string } }
-		r.api(http.MethodGet, "/api/v1/hosts/"+h.ID+"/snapshots", nil, http.StatusOK, &snaps)
-		if len(snaps.Items) > 0 {
-			snapID = snaps.Items[0].ID
-		}
-		return snapID != ""
-	})
+	r.backup(h, "main", src)
+	snapID := r.firstSnapshot(h).ID
 
 	ctx := newBrowser(t)
 	css := func(s string) chromedp.CSS { return chromedp.CSS(s) }

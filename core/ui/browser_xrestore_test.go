@@ -1,8 +1,6 @@
 package ui
 
 import (
-	"bytes"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -23,31 +21,8 @@ func TestBrowserRestoreOntoAnotherHost(t *testing.T) {
 	a := r.startAgent("xr-source")
 	b := r.startAgent("xr-target")
 	r.addRepo("xr", a)
-	src := filepath.Join(t.TempDir(), "src")
-	writeJobTree(t, src, 4, 4<<10)
-	victim := filepath.Join(src, "d00", "f001.bin")
-	want, err := os.ReadFile(victim)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if st := r.waitJob(r.runJob(a, map[string]any{"kind": "backup", "repository": "xr", "paths": []string{src}})); st != "succeeded" {
-		t.Fatalf("backup: %s", st)
-	}
-	var snap struct{ ID, ShortID string }
-	eventually(t, 30*time.Second, "the snapshot listed", func() bool {
-		var page struct {
-			Items []struct {
-				ID      string `json:"id"`
-				ShortID string `json:"short_id"`
-			} `json:"items"`
-		}
-		r.api(http.MethodGet, "/api/v1/hosts/"+a.ID+"/snapshots", nil, http.StatusOK, &page)
-		if len(page.Items) == 0 {
-			return false
-		}
-		snap.ID, snap.ShortID = page.Items[0].ID, page.Items[0].ShortID
-		return true
-	})
+	f := r.backUpTree(a, "xr", 4, "d00/f001.bin")
+	victim, snap := f.Path, f.Snap
 	// A regular file where the target's parent should be: nobody can
 	// create a directory below it.
 	blocker := filepath.Join(t.TempDir(), "not-a-dir")
@@ -95,19 +70,10 @@ func TestBrowserRestoreOntoAnotherHost(t *testing.T) {
 		t.Errorf("the confirm step restores onto %q", got)
 	}
 	screenshot(ctx, t, "restore-xhost-confirm")
-	do(ctx, t, "start the restore",
-		chromedp.Click(chromedp.CSS("#restore-start")),
-		chromedp.WaitVisible(chromedp.CSS("#job-status")))
-	waitJS(ctx, t, 90*time.Second, "the restore to succeed", `document.querySelector("#job-status").dataset.status === "succeeded"`)
+	startRestore(ctx, t, 90*time.Second)
 	if got := js[string](ctx, t, `document.getElementById("job-scoped-key").textContent`); !strings.Contains(got, "xr-source") || !strings.Contains(got, "one-job key") {
 		t.Errorf("the job page says %q about the one-job key; want the source host and the key's state", got)
 	}
 	screenshot(ctx, t, "restore-xhost-job")
-	got, err := os.ReadFile(landed)
-	if err != nil {
-		t.Fatalf("the file is not on B: %v", err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Fatalf("the restored file differs (%d bytes, want %d)", len(got), len(want))
-	}
+	wantFile(t, landed, f.Want)
 }
