@@ -30,11 +30,10 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"os"
-	"os/signal"
 	"strings"
-	"syscall"
 	"time"
+
+	"github.com/restic-manager/restic-manager/bench/internal/benchkit"
 )
 
 type options struct {
@@ -53,23 +52,7 @@ type options struct {
 	bareLs     bool
 }
 
-func main() {
-	opts, err := parseFlags(os.Args[1:], os.Stderr)
-	if errors.Is(err, flag.ErrHelp) {
-		return
-	}
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "browse1m:", err)
-		os.Exit(2)
-	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err = run(ctx, opts, os.Stdout, os.Stderr)
-	stop()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "browse1m:", err)
-		os.Exit(1)
-	}
-}
+func main() { benchkit.Main("browse1m", parseFlags, run) }
 
 func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs := flag.NewFlagSet("browse1m", flag.ContinueOnError)
@@ -122,13 +105,13 @@ func run(ctx context.Context, o options, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer b.cleanUp()
-	rep := &report{opts: o, env: b.env, start: time.Now(), loadBefore: loadAverage()}
+	rep := &report{opts: o, env: environment{Environment: b.Env}, start: time.Now(), loadBefore: benchkit.LoadAverage()}
 	if err := b.measure(ctx, rep); err != nil {
 		return err
 	}
-	rep.env = b.env // with the tree's file system, known once it is made
+	rep.env.treeFS = b.treeFS // known once the tree is made
 	rep.end = time.Now()
-	rep.loadAfter = loadAverage()
+	rep.loadAfter = benchkit.LoadAverage()
 	rep.write(stdout)
 	return nil
 }

@@ -13,12 +13,14 @@ import (
 	"slices"
 	"strconv"
 	"time"
+
+	"github.com/restic-manager/restic-manager/bench/internal/benchkit"
 )
 
 // measure creates the files, backs them up and makes every measurement,
 // filling rep.
 func (b *bench) measure(ctx context.Context, rep *report) error {
-	parent, fs, err := treeParent(b.opts, b.work)
+	parent, fs, err := treeParent(b.opts, b.Work)
 	if err != nil {
 		return err
 	}
@@ -26,25 +28,26 @@ func (b *bench) measure(ctx context.Context, rep *report) error {
 	if err != nil {
 		return err
 	}
-	b.env.treeFS = fs
+	b.treeFS = fs
 	l := newLayout(filepath.Join(b.treeRoot, "data"), b.opts)
 	rep.layout = l
-	b.progress("creating %d empty files in %d folders of %d and one of %d under %s (%s)", l.files, l.dirs, l.perDir, l.wide, l.root, fs)
+	b.Progress("creating %d empty files in %d folders of %d and one of %d under %s (%s)", l.files, l.dirs, l.perDir, l.wide, l.root, fs)
 	t0 := time.Now()
 	if err := l.create(ctx); err != nil {
 		return fmt.Errorf("creating the files: %w", err)
 	}
 	rep.create = time.Since(t0)
-	b.progress("created in %s", rep.create.Round(time.Millisecond))
+	b.Progress("created in %s", rep.create.Round(time.Millisecond))
 
-	if err := b.startServer(ctx); err != nil {
+	if err := b.StartServer(ctx, benchkit.ServerOptions{ClientTimeout: 10 * time.Minute, ReadyTimeout: 60 * time.Second}); err != nil {
 		return err
 	}
-	if err := b.setUp(ctx); err != nil {
+	if err := b.SetUp(ctx, benchkit.AgentOptions{Hostname: "bench-browse1m", LogLevel: "info"}); err != nil {
 		return err
 	}
-	repo := filepath.Join(b.work, "repo")
-	if err := b.addRepository(ctx, "bench", repo); err != nil {
+	b.repoPassword = benchkit.RandomString(24)
+	repo := filepath.Join(b.Work, "repo")
+	if err := b.AddRepository(ctx, "bench", repo, b.repoPassword); err != nil {
 		return err
 	}
 	snap, err := b.backup(ctx, l, rep)
@@ -71,35 +74,15 @@ func (b *bench) measure(ctx context.Context, rep *report) error {
 	return nil
 }
 
-// addRepository registers a repository on the server and runs its init job.
-func (b *bench) addRepository(ctx context.Context, name, path string) error {
-	if err := b.api.call(ctx, http.MethodPost, "/api/v1/repositories", map[string]string{
-		"name": name, "url": path, "password": b.repoPassword,
-	}, nil); err != nil {
-		return err
-	}
-	j, err := b.api.runJob(ctx, b.hostID, jobRequest{Kind: "init", Repository: name})
-	if err != nil {
-		return err
-	}
-	if j, err = b.api.waitJob(ctx, j.ID, 100*time.Millisecond, 5*time.Minute); err != nil {
-		return err
-	}
-	if j.Status != "succeeded" {
-		return fmt.Errorf("init of %s: %s: %s", name, j.Status, j.Error)
-	}
-	return b.api.waitQuiet(ctx, b.hostID, 5*time.Minute)
-}
-
 // backup backs the tree up through the manager and returns the snapshot id.
 func (b *bench) backup(ctx context.Context, l layout, rep *report) (string, error) {
-	b.progress("backing up %s through the server and the agent", l.root)
+	b.Progress("backing up %s through the server and the agent", l.root)
 	t0 := time.Now()
-	j, err := b.api.runJob(ctx, b.hostID, jobRequest{Kind: "backup", Repository: "bench", Paths: []string{l.root}})
+	j, err := b.API.RunJob(ctx, b.HostID, benchkit.JobRequest{Kind: "backup", Repository: "bench", Paths: []string{l.root}})
 	if err != nil {
 		return "", err
 	}
-	if j, err = b.api.waitJob(ctx, j.ID, time.Second, b.opts.timeout); err != nil {
+	if j, _, err = b.API.WaitJob(ctx, j.ID, time.Second, b.opts.timeout); err != nil {
 		return "", err
 	}
 	rep.backup = time.Since(t0)
@@ -113,8 +96,8 @@ func (b *bench) backup(ctx context.Context, l layout, rep *report) (string, erro
 		return "", fmt.Errorf("backup summary %s: no snapshot_id", j.Summary)
 	}
 	rep.snapshot = sum.SnapshotID
-	b.progress("snapshot %s in %s; waiting for the host's follow-up jobs", sum.SnapshotID[:8], rep.backup.Round(time.Millisecond))
-	if err := b.api.waitQuiet(ctx, b.hostID, 30*time.Minute); err != nil {
+	b.Progress("snapshot %s in %s; waiting for the host's follow-up jobs", sum.SnapshotID[:8], rep.backup.Round(time.Millisecond))
+	if err := b.API.WaitQuiet(ctx, b.HostID, 30*time.Minute); err != nil {
 		return "", err
 	}
 	return sum.SnapshotID, nil
@@ -126,7 +109,7 @@ func (b *bench) backup(ctx context.Context, l layout, rep *report) (string, erro
 func (b *bench) firstListing(ctx context.Context, l layout, snap string, rep *report) error {
 	deep := l.dirPath(l.dirs / 2)
 	rep.deep = deep
-	pids := []int{b.server.pid(), b.agent.pid()}
+	pids := []int{b.Server.PID(), b.Agent.PID()}
 	plugins := b.agentPlugins()
 	pids = append(pids, plugins...)
 	for _, pid := range pids {
@@ -135,13 +118,13 @@ func (b *bench) firstListing(ctx context.Context, l layout, snap string, rep *re
 			return fmt.Errorf("resetting the peak RSS of %d: %w", pid, err)
 		}
 	}
-	rep.serverRSSBefore, _ = statusField(fmt.Sprintf("/proc/%d/status", b.server.pid()), "VmRSS")
-	rep.agentRSSBefore = b.rssSum(append([]int{b.agent.pid()}, plugins...), "VmRSS")
+	rep.serverRSSBefore, _ = benchkit.StatusField(fmt.Sprintf("/proc/%d/status", b.Server.PID()), "VmRSS")
+	rep.agentRSSBefore = b.rssSum(append([]int{b.Agent.PID()}, plugins...), "VmRSS")
 	cpu0 := b.cpu()
 
-	b.progress("first listing: opening %s", deep)
+	b.Progress("first listing: opening %s", deep)
 	t0 := time.Now()
-	first, code, err := b.api.tree(ctx, b.hostID, snap, deep, "", 200)
+	first, code, err := folderPage(ctx, b.API, b.HostID, snap, deep, "", 200)
 	if err != nil {
 		return err
 	}
@@ -153,10 +136,10 @@ func (b *bench) firstListing(ctx context.Context, l layout, snap string, rep *re
 	deadline := t0.Add(b.opts.timeout)
 	lastReport := t0
 	for {
-		if err := sleep(ctx, b.opts.poll); err != nil {
+		if err := benchkit.Sleep(ctx, b.opts.poll); err != nil {
 			return err
 		}
-		p, code, err := b.api.tree(ctx, b.hostID, snap, deep, "", 200)
+		p, code, err := folderPage(ctx, b.API, b.HostID, snap, deep, "", 200)
 		if err != nil {
 			return err
 		}
@@ -173,25 +156,25 @@ func (b *bench) firstListing(ctx context.Context, l layout, snap string, rep *re
 			rep.firstEntries = now.Sub(t0)
 		}
 		if now.Sub(lastReport) >= 30*time.Second {
-			b.progress("  %d entries so far (%s)", p.EntriesSoFar, now.Sub(t0).Round(time.Second))
+			b.Progress("  %d entries so far (%s)", p.EntriesSoFar, now.Sub(t0).Round(time.Second))
 			lastReport = now
 		}
 		if now.After(deadline) {
 			return fmt.Errorf("not complete after %s: %d entries so far", b.opts.timeout, p.EntriesSoFar)
 		}
-		if b.server.exited() || b.agent.exited() {
+		if b.Server.Exited() || b.Agent.Exited() {
 			return errors.New("the server or the agent exited")
 		}
 	}
 	rep.listCPU = b.cpu().sub(cpu0)
-	rep.serverRSSPeak, _ = statusField(fmt.Sprintf("/proc/%d/status", b.server.pid()), "VmHWM")
-	rep.serverRSSAfter, _ = statusField(fmt.Sprintf("/proc/%d/status", b.server.pid()), "VmRSS")
-	rep.agentRSSPeak = b.rssSum(append([]int{b.agent.pid()}, plugins...), "VmHWM")
-	j, err := b.api.job(ctx, first.JobID)
+	rep.serverRSSPeak, _ = benchkit.StatusField(fmt.Sprintf("/proc/%d/status", b.Server.PID()), "VmHWM")
+	rep.serverRSSAfter, _ = benchkit.StatusField(fmt.Sprintf("/proc/%d/status", b.Server.PID()), "VmRSS")
+	rep.agentRSSPeak = b.rssSum(append([]int{b.Agent.PID()}, plugins...), "VmHWM")
+	j, err := b.API.Job(ctx, first.JobID)
 	if err != nil {
 		return err
 	}
-	rep.listRan = j.ran()
+	rep.listRan = j.Ran()
 	p := rep.firstPage
 	if p.Total != int64(l.filesIn(l.dirs/2)) || len(p.Items) != min(200, l.filesIn(l.dirs/2)) || p.Items[0].Name != fileName(0, l.perDir) {
 		return fmt.Errorf("%s: total %d, %d items: want %d files from %s", deep, p.Total, len(p.Items), l.filesIn(l.dirs/2), fileName(0, l.perDir))
@@ -199,7 +182,7 @@ func (b *bench) firstListing(ctx context.Context, l layout, snap string, rep *re
 	if p.Entries != int64(l.entries()) {
 		return fmt.Errorf("the listing holds %d entries, want %d", p.Entries, l.entries())
 	}
-	b.progress("listed %d entries in %s (job ran %s)", p.Entries, rep.firstListing.Round(time.Millisecond), rep.listRan.Round(time.Millisecond))
+	b.Progress("listed %d entries in %s (job ran %s)", p.Entries, rep.firstListing.Round(time.Millisecond), rep.listRan.Round(time.Millisecond))
 	return nil
 }
 
@@ -229,13 +212,13 @@ func (b *bench) cacheHits(ctx context.Context, l layout, snap string, rep *repor
 	if rep.groupFolder, err = b.timedTree(ctx, snap, l.groupPath(0), "", 1000, int64(min(dirsPerGroup, l.dirs))); err != nil {
 		return err
 	}
-	b.progress("%d folders from the cache, median %s", len(rep.folders), median(rep.folders).Round(time.Microsecond))
+	b.Progress("%d folders from the cache, median %s", len(rep.folders), median(rep.folders).Round(time.Microsecond))
 	return nil
 }
 
 func (b *bench) timedTree(ctx context.Context, snap, dir, after string, limit int, total int64) (time.Duration, error) {
 	t0 := time.Now()
-	p, code, err := b.api.tree(ctx, b.hostID, snap, dir, after, limit)
+	p, code, err := folderPage(ctx, b.API, b.HostID, snap, dir, after, limit)
 	d := time.Since(t0)
 	if err != nil {
 		return d, err
@@ -255,7 +238,7 @@ func (b *bench) paging(ctx context.Context, l layout, snap string, rep *report) 
 		t0 := time.Now()
 		for {
 			t1 := time.Now()
-			p, code, err := b.api.tree(ctx, b.hostID, snap, l.widePath(), after, limit)
+			p, code, err := folderPage(ctx, b.API, b.HostID, snap, l.widePath(), after, limit)
 			if err != nil {
 				return err
 			}
@@ -302,7 +285,7 @@ func (b *bench) searches(ctx context.Context, l layout, snap string, rep *report
 	}
 	for _, c := range cases {
 		t0 := time.Now()
-		r, err := b.api.search(ctx, b.hostID, snap, c.q, 100)
+		r, err := searchSnapshot(ctx, b.API, b.HostID, snap, c.q, 100)
 		d := time.Since(t0)
 		if err != nil {
 			return err
@@ -318,9 +301,9 @@ func (b *bench) searches(ctx context.Context, l layout, snap string, rep *report
 // bareLs times `restic ls --json SNAP` with its output counted and
 // dropped, as the plugin runs it.
 func (b *bench) bareLs(ctx context.Context, repo, snap string, rep *report) error {
-	b.progress("bare restic ls --json")
-	cmd := exec.CommandContext(ctx, b.env.restic, "ls", "--json", snap) //nolint:gosec // G204: the restic under test
-	cmd.Env = append(b.childEnv(), "RESTIC_REPOSITORY="+repo, "RESTIC_PASSWORD="+b.repoPassword)
+	b.Progress("bare restic ls --json")
+	cmd := exec.CommandContext(ctx, b.Env.Restic, "ls", "--json", snap) //nolint:gosec // G204: the restic under test
+	cmd.Env = append(b.ChildEnv(), "RESTIC_REPOSITORY="+repo, "RESTIC_PASSWORD="+b.repoPassword)
 	lines := &lineCounter{}
 	var stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = lines, &stderr
@@ -345,8 +328,8 @@ func (c *lineCounter) Write(p []byte) (int, error) {
 // agentPlugins are the agent's child processes other than restic.
 func (b *bench) agentPlugins() []int {
 	var out []int
-	for _, pid := range descendants(b.agent.pid()) {
-		if exePath(pid) != b.env.restic {
+	for _, pid := range benchkit.Descendants(b.Agent.PID()) {
+		if benchkit.ExePath(pid) != b.Env.Restic {
 			out = append(out, pid)
 		}
 	}
@@ -356,7 +339,7 @@ func (b *bench) agentPlugins() []int {
 func (b *bench) rssSum(pids []int, field string) int64 {
 	var sum int64
 	for _, pid := range pids {
-		if kb, err := statusField("/proc/"+strconv.Itoa(pid)+"/status", field); err == nil {
+		if kb, err := benchkit.StatusField("/proc/"+strconv.Itoa(pid)+"/status", field); err == nil {
 			sum += kb
 		}
 	}
@@ -375,12 +358,12 @@ func (c cpuUse) sub(d cpuUse) cpuUse {
 func (b *bench) cpu() cpuUse {
 	var c cpuUse
 	add := func(to *time.Duration, pid int) {
-		if st, err := readStat(pid); err == nil {
-			*to += st.cpu
+		if st, err := benchkit.ReadStat(pid); err == nil {
+			*to += st.CPU
 		}
 	}
-	add(&c.server, b.server.pid())
-	add(&c.agent, b.agent.pid())
+	add(&c.server, b.Server.PID())
+	add(&c.agent, b.Agent.PID())
 	for _, pid := range b.agentPlugins() {
 		add(&c.plugins, pid)
 	}

@@ -59,9 +59,9 @@ func (r *report) write(w io.Writer) {
 	p("# Snapshot browser, %s files (bench/browse1m)", thousands(int64(l.files)))
 	p("")
 	p("%s to %s UTC, load average %s before and %s after.", r.start.UTC().Format("2006-01-02 15:04"), r.end.UTC().Format("15:04"), r.loadBefore, r.loadAfter)
-	p("%d cores (%s), %s RAM, Linux %s, %s, %s.", r.env.cores, r.env.cpu, r.env.memTotal, r.env.kernel, r.env.goVersion, r.env.resticVersion)
-	if r.env.source != "" {
-		p("Server and agent built from %s.", r.env.source)
+	p("%d cores (%s), %s RAM, Linux %s, %s, %s.", r.env.Cores, r.env.CPU, r.env.memTotal(), r.env.Kernel, r.env.GoVersion, r.env.ResticVersion)
+	if r.env.Source != "" {
+		p("Server and agent built from %s.", r.env.Source)
 	}
 	p("")
 	p("Command: `%s`", strings.TrimSpace("go run ./bench/browse1m "+r.flags()))

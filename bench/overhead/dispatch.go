@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"path/filepath"
 	"time"
+
+	"github.com/restic-manager/restic-manager/bench/internal/benchkit"
 )
 
 // dispatchSample is one job's timeline, each span from the moment before
@@ -30,12 +32,12 @@ type dispatchResult struct {
 func (b *bench) dispatch(ctx context.Context) (dispatchResult, error) {
 	res := dispatchResult{kind: b.opts.dispatchKind}
 	name := "bench-dispatch"
-	if err := b.addRepository(ctx, name, filepath.Join(b.work, "repos", "dispatch")); err != nil {
+	if err := b.AddRepository(ctx, name, filepath.Join(b.Work, "repos", "dispatch"), b.repoPassword); err != nil {
 		return res, err
 	}
-	b.progress("dispatch: %d %s jobs, one at a time (and one more first, not counted)", b.opts.dispatchJobs, res.kind)
+	b.Progress("dispatch: %d %s jobs, one at a time (and one more first, not counted)", b.opts.dispatchJobs, res.kind)
 	for i := -1; i < b.opts.dispatchJobs; i++ {
-		if err := b.api.waitQuiet(ctx, b.hostID, 5*time.Minute); err != nil {
+		if err := b.API.WaitQuiet(ctx, b.HostID, 5*time.Minute); err != nil {
 			return res, err
 		}
 		s, err := b.dispatchOne(ctx, name)
@@ -52,12 +54,12 @@ func (b *bench) dispatch(ctx context.Context) (dispatchResult, error) {
 func (b *bench) dispatchOne(ctx context.Context, repo string) (dispatchSample, error) {
 	var s dispatchSample
 	t0 := time.Now()
-	j, err := b.api.runJob(ctx, b.hostID, jobRequest{Kind: b.opts.dispatchKind, Repository: repo})
+	j, err := b.API.RunJob(ctx, b.HostID, benchkit.JobRequest{Kind: b.opts.dispatchKind, Repository: repo})
 	if err != nil {
 		return s, err
 	}
 	s.answer = time.Since(t0)
-	j, _, err = b.api.waitJob(ctx, j.ID, b.opts.poll, 5*time.Minute)
+	j, _, err = b.API.WaitJob(ctx, j.ID, b.opts.poll, 5*time.Minute)
 	if err != nil {
 		return s, err
 	}
@@ -86,7 +88,7 @@ func (b *bench) dispatchOne(ctx context.Context, repo string) (dispatchSample, e
 		if time.Now().After(deadline) {
 			return s, fmt.Errorf("job %s: no \"job dispatched\", \"job accepted\" or \"restic started\" log line", j.ID)
 		}
-		if err := sleep(ctx, 5*time.Millisecond); err != nil {
+		if err := benchkit.Sleep(ctx, 5*time.Millisecond); err != nil {
 			return s, err
 		}
 	}

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/restic-manager/restic-manager/bench/internal/benchkit"
 )
 
 // logsRun is one run of the log measurement: `restic ls --json latest` of
@@ -38,37 +40,37 @@ const logFilesPerDir = 1000
 // comes after every line (the agent sends a job's events in order).
 func (b *bench) logs(ctx context.Context) (logsResult, error) {
 	res := logsResult{files: b.opts.logFiles}
-	dir := filepath.Join(b.work, "logtree")
-	b.progress("log tree: %d empty files", res.files)
+	dir := filepath.Join(b.Work, "logtree")
+	b.Progress("log tree: %d empty files", res.files)
 	if err := emptyTree(dir, res.files); err != nil {
 		return res, fmt.Errorf("log tree: %w", err)
 	}
-	repoPath := filepath.Join(b.work, "repos", "logs")
+	repoPath := filepath.Join(b.Work, "repos", "logs")
 	if err := os.MkdirAll(filepath.Dir(repoPath), 0o700); err != nil {
 		return res, err
 	}
 	const repo = "bench-logs"
-	if err := b.addRepository(ctx, repo, repoPath); err != nil {
+	if err := b.AddRepository(ctx, repo, repoPath, b.repoPassword); err != nil {
 		return res, err
 	}
-	j, err := b.api.runJob(ctx, b.hostID, jobRequest{Kind: "backup", Repository: repo, Paths: []string{dir}})
+	j, err := b.API.RunJob(ctx, b.HostID, benchkit.JobRequest{Kind: "backup", Repository: repo, Paths: []string{dir}})
 	if err != nil {
 		return res, err
 	}
-	if j, _, err = b.api.waitJob(ctx, j.ID, b.opts.poll, time.Hour); err != nil {
+	if j, _, err = b.API.WaitJob(ctx, j.ID, b.opts.poll, time.Hour); err != nil {
 		return res, err
 	}
 	if j.Status != "succeeded" {
 		return res, fmt.Errorf("backup of the log tree: %s: %s", j.Status, j.Error)
 	}
 	quiet := func() error {
-		if err := b.api.waitQuiet(ctx, b.hostID, 10*time.Minute); err != nil {
+		if err := b.API.WaitQuiet(ctx, b.HostID, 10*time.Minute); err != nil {
 			return err
 		}
 		syscall.Sync()
 		return nil
 	}
-	ls := jobRequest{Kind: "ls", Repository: repo, Params: map[string]any{"snapshots": []string{"latest"}}}
+	ls := benchkit.JobRequest{Kind: "ls", Repository: repo, Params: map[string]any{"snapshots": []string{"latest"}}}
 	for i := range b.opts.runs {
 		run := logsRun{bareFirst: i%2 == 0}
 		bare := func() error {
@@ -101,7 +103,7 @@ func (b *bench) logs(ctx context.Context) (logsResult, error) {
 				return res, err
 			}
 		}
-		b.progress("log run %d/%d: ls bare %s, through %s (%d lines in %d events)",
+		b.Progress("log run %d/%d: ls bare %s, through %s (%d lines in %d events)",
 			i+1, b.opts.runs, sec(run.bare), sec(run.through), run.lines, run.events)
 		res.runs = append(res.runs, run)
 	}
@@ -146,7 +148,7 @@ func (b *bench) countLogLines(ctx context.Context, jobID string) (lines, events 
 			} `json:"items"`
 			NextCursor string `json:"next_cursor"`
 		}
-		if err := b.api.call(ctx, http.MethodGet, "/api/v1/jobs/"+url.PathEscape(jobID)+"/logs?"+q.Encode(), nil, &page); err != nil {
+		if err := b.API.Call(ctx, http.MethodGet, "/api/v1/jobs/"+url.PathEscape(jobID)+"/logs?"+q.Encode(), nil, &page); err != nil {
 			return 0, 0, err
 		}
 		for _, it := range page.Items {

@@ -33,13 +33,13 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/signal"
 	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
+
+	"github.com/restic-manager/restic-manager/bench/internal/benchkit"
 )
 
 type options struct {
@@ -69,23 +69,7 @@ const (
 
 var allPhases = []string{phaseMemory, phaseOverhead, phaseDispatch, phaseLogs}
 
-func main() {
-	opts, err := parseFlags(os.Args[1:], os.Stderr)
-	if errors.Is(err, flag.ErrHelp) {
-		return
-	}
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "overhead:", err)
-		os.Exit(2)
-	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err = run(ctx, opts, os.Stdout, os.Stderr)
-	stop()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "overhead:", err)
-		os.Exit(1)
-	}
-}
+func main() { benchkit.Main("overhead", parseFlags, run) }
 
 func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs := flag.NewFlagSet("overhead", flag.ContinueOnError)
@@ -194,13 +178,13 @@ func run(ctx context.Context, o options, stdout, stderr io.Writer) (err error) {
 	}()
 	progress("work directory %s", work)
 
-	env, err := prepare(ctx, o, work, progress)
+	env, err := benchkit.Prepare(ctx, benchkit.Binaries{Server: o.server, Agent: o.agent, Restic: o.restic}, work, progress)
 	if err != nil {
 		return err
 	}
-	b := &bench{opts: o, work: work, env: env, progress: progress}
+	b := &bench{Stack: &benchkit.Stack{Work: work, Env: env, Progress: progress}, opts: o}
 	defer b.shutdown()
-	rep := &report{env: env, opts: o, start: time.Now(), loadBefore: loadAverage()}
+	rep := &report{env: env, opts: o, start: time.Now(), loadBefore: benchkit.LoadAverage()}
 
 	if o.phases[phaseOverhead] {
 		progress("generating the tree (%s, seed %d)", formatBytes(o.size), o.seed)
@@ -219,7 +203,7 @@ func run(ctx context.Context, o options, stdout, stderr io.Writer) (err error) {
 	}
 	if o.phases[phaseMemory] {
 		progress("idle %s: server after startup, setup pending", o.idle)
-		if err := sleep(ctx, o.idle); err != nil {
+		if err := benchkit.Sleep(ctx, o.idle); err != nil {
 			return err
 		}
 		rep.memory = append(rep.memory, b.memory("after startup, setup pending (no admin yet)"))
@@ -229,7 +213,7 @@ func run(ctx context.Context, o options, stdout, stderr io.Writer) (err error) {
 	}
 	if o.phases[phaseMemory] {
 		progress("idle %s: server bootstrapped, agent connected", o.idle)
-		if err := sleep(ctx, o.idle); err != nil {
+		if err := benchkit.Sleep(ctx, o.idle); err != nil {
 			return err
 		}
 		rep.memory = append(rep.memory, b.memory("admin bootstrapped, agent connected, no job run yet"))
@@ -257,24 +241,13 @@ func run(ctx context.Context, o options, stdout, stderr io.Writer) (err error) {
 	}
 	if o.phases[phaseMemory] && (o.phases[phaseOverhead] || o.phases[phaseDispatch] || o.phases[phaseLogs]) {
 		progress("idle %s: after the workload", o.idle)
-		if err := sleep(ctx, o.idle); err != nil {
+		if err := benchkit.Sleep(ctx, o.idle); err != nil {
 			return err
 		}
 		rep.memory = append(rep.memory, b.memory("after the measurements above, idle"))
 	}
 	rep.end = time.Now()
-	rep.loadAfter = loadAverage()
+	rep.loadAfter = benchkit.LoadAverage()
 	rep.write(stdout)
 	return nil
-}
-
-func sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
 }

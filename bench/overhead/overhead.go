@@ -8,6 +8,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/restic-manager/restic-manager/bench/internal/benchkit"
 )
 
 // overheadRun is one run: a first and a no-change backup, bare and
@@ -49,12 +51,12 @@ func (b *bench) overhead(ctx context.Context) (overheadResult, error) {
 		bareEnv = []string{"RESTIC_PROGRESS_FPS=1"}
 	}
 	res.bareArgs = "restic " + strings.Join(bareArgs, " ")
-	repos := filepath.Join(b.work, "repos")
+	repos := filepath.Join(b.Work, "repos")
 	if err := os.MkdirAll(repos, 0o700); err != nil {
 		return res, err
 	}
 	quiet := func() error {
-		if err := b.api.waitQuiet(ctx, b.hostID, 10*time.Minute); err != nil {
+		if err := b.API.WaitQuiet(ctx, b.HostID, 10*time.Minute); err != nil {
 			return err
 		}
 		syscall.Sync()
@@ -68,7 +70,7 @@ func (b *bench) overhead(ctx context.Context) (overheadResult, error) {
 		if _, _, err := b.resticRun(ctx, repoA, nil, "init"); err != nil {
 			return res, err
 		}
-		if err := b.addRepository(ctx, nameB, repoB); err != nil {
+		if err := b.AddRepository(ctx, nameB, repoB, b.repoPassword); err != nil {
 			return res, err
 		}
 		bare := func() error {
@@ -111,7 +113,7 @@ func (b *bench) overhead(ctx context.Context) (overheadResult, error) {
 		if err := quiet(); err != nil {
 			return res, err
 		}
-		b.progress("run %d/%d: first backup bare %s, through %s; no-change bare %s, through %s",
+		b.Progress("run %d/%d: first backup bare %s, through %s; no-change bare %s, through %s",
 			i+1, b.opts.runs, sec(run.bareFirst), sec(run.thruFirst), sec(run.bareNoChange), sec(run.thruNoChange))
 		res.runs = append(res.runs, run)
 		for _, r := range []string{repoA, repoB} {
@@ -126,7 +128,7 @@ func (b *bench) overhead(ctx context.Context) (overheadResult, error) {
 // throughBackup runs a backup job of the tree through the API; see
 // throughJob.
 func (b *bench) throughBackup(ctx context.Context, repo string) (wall, cpu time.Duration, split parts, err error) {
-	_, wall, cpu, split, err = b.throughJob(ctx, jobRequest{Kind: "backup", Repository: repo, Paths: []string{b.tree.path}})
+	_, wall, cpu, split, err = b.throughJob(ctx, benchkit.JobRequest{Kind: "backup", Repository: repo, Paths: []string{b.tree.path}})
 	return wall, cpu, split, err
 }
 
@@ -135,14 +137,14 @@ func (b *bench) throughBackup(ctx context.Context, repo string) (wall, cpu time.
 // log line, so that the poll interval does not count), the manager's CPU
 // time meanwhile, and how the time divides around restic's own run. The
 // job must succeed.
-func (b *bench) throughJob(ctx context.Context, req jobRequest) (id string, wall, cpu time.Duration, split parts, err error) {
+func (b *bench) throughJob(ctx context.Context, req benchkit.JobRequest) (id string, wall, cpu time.Duration, split parts, err error) {
 	cpu0 := b.managerCPU()
 	t0 := time.Now()
-	j, err := b.api.runJob(ctx, b.hostID, req)
+	j, err := b.API.RunJob(ctx, b.HostID, req)
 	if err != nil {
 		return "", 0, 0, split, err
 	}
-	j, _, err = b.api.waitJob(ctx, j.ID, b.opts.poll, time.Hour)
+	j, _, err = b.API.WaitJob(ctx, j.ID, b.opts.poll, time.Hour)
 	if err != nil {
 		return "", 0, 0, split, err
 	}
@@ -166,7 +168,7 @@ func (b *bench) throughJob(ctx context.Context, req jobRequest) (id string, wall
 		if time.Now().After(deadline) {
 			return "", 0, 0, split, fmt.Errorf("%s job %s: no \"restic finished\" line in the agent's log", req.Kind, j.ID)
 		}
-		if err := sleep(ctx, 5*time.Millisecond); err != nil {
+		if err := benchkit.Sleep(ctx, 5*time.Millisecond); err != nil {
 			return "", 0, 0, split, err
 		}
 	}

@@ -8,10 +8,12 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/restic-manager/restic-manager/bench/internal/benchkit"
 )
 
 type report struct {
-	env        environment
+	env        benchkit.Environment
 	opts       options
 	start, end time.Time
 	loadBefore string
@@ -37,15 +39,15 @@ func (r *report) write(w io.Writer) {
 	p("")
 	p("- date: %s (%s)", r.start.UTC().Format("2006-01-02 15:04 MST"), r.end.Sub(r.start).Round(time.Second))
 	p("- machine: %d cores (%s), %s RAM, Linux %s; load average %s before, %s after",
-		r.env.cores, r.env.cpu, r.env.memTotal, r.env.kernel, r.loadBefore, r.loadAfter)
+		r.env.Cores, r.env.CPU, memTotal(r.env), r.env.Kernel, r.loadBefore, r.loadAfter)
 	built := "given binaries"
-	if r.env.built {
-		built = "built by the benchmark with " + r.env.goVersion
-		if r.env.source != "" {
-			built += " from " + r.env.source
+	if r.env.Built {
+		built = "built by the benchmark with " + r.env.GoVersion
+		if r.env.Source != "" {
+			built += " from " + r.env.Source
 		}
 	}
-	p("- %s; restic-manager %s (server %s, agent %s)", r.env.resticVersion, built, formatBytes(r.env.serverSize), formatBytes(r.env.agentSize))
+	p("- %s; restic-manager %s (server %s, agent %s)", r.env.ResticVersion, built, formatBytes(r.env.ServerSize), formatBytes(r.env.AgentSize))
 	p("- command: `%s`", strings.Join(append([]string{"go run ./bench/overhead"}, r.flags()...), " "))
 	p("")
 
@@ -254,10 +256,10 @@ func (r *report) writeMemory(p func(string, ...any)) {
 	p("| --- | --- | --- | --- | --- | --- |")
 	for _, m := range r.memory {
 		agent := "not started"
-		if m.agent.pid != 0 {
+		if m.agent.PID != 0 {
 			agent = rss(m.agent)
 		}
-		p("| %s | %s | %s | %s | %s | %s |", m.label, rss(m.server), yesNo(m.server.rssKB*1024 <= targetServerRSS),
+		p("| %s | %s | %s | %s | %s | %s |", m.label, rss(m.server), yesNo(m.server.RSSKB*1024 <= targetServerRSS),
 			plugins(m.serverPlugins), agent, plugins(m.agentPlugins))
 	}
 	p("")
@@ -265,13 +267,13 @@ func (r *report) writeMemory(p func(string, ...any)) {
 	p("")
 }
 
-func plugins(ps []procInfo) string {
+func plugins(ps []benchkit.ProcInfo) string {
 	if len(ps) == 0 {
 		return "none running"
 	}
 	var parts []string
 	for _, pi := range ps {
-		name := pi.cmdline
+		name := pi.Cmdline
 		if f := strings.Fields(name); len(f) > 0 {
 			f[0] = filepath.Base(f[0])
 			name = strings.Join(f, " ")
@@ -281,8 +283,8 @@ func plugins(ps []procInfo) string {
 	return strings.Join(parts, "; ")
 }
 
-func rss(pi procInfo) string {
-	return fmt.Sprintf("%.1f MB (%.1f MB)", float64(pi.rssKB)*1024/1e6, float64(pi.anonKB)*1024/1e6)
+func rss(pi benchkit.ProcInfo) string {
+	return fmt.Sprintf("%.1f MB (%.1f MB)", float64(pi.RSSKB)*1024/1e6, float64(pi.AnonKB)*1024/1e6)
 }
 
 func collect[T any](xs []T, f func(T) time.Duration) []time.Duration {
@@ -358,4 +360,12 @@ func sizeFlag(n int64) string {
 		return fmt.Sprintf("%dMB", n/1e6)
 	}
 	return fmt.Sprint(n)
+}
+
+// memTotal is the machine's memory as the report writes it.
+func memTotal(env benchkit.Environment) string {
+	if env.MemTotalKB == 0 {
+		return "unknown"
+	}
+	return formatBytes(env.MemTotalKB * 1024)
 }
