@@ -12,6 +12,7 @@ import (
 
 	"github.com/restic-manager/restic-manager/core/alert"
 	"github.com/restic-manager/restic-manager/core/alert/rule"
+	"github.com/restic-manager/restic-manager/core/api/apijson"
 	"github.com/restic-manager/restic-manager/core/auth"
 	"github.com/restic-manager/restic-manager/core/store"
 )
@@ -46,25 +47,7 @@ func (a *API) alertRoutes() []route {
 	}
 }
 
-type alertRuleJSON struct {
-	ID             string    `json:"id"`
-	Name           string    `json:"name"`
-	On             string    `json:"on"`
-	Channels       []string  `json:"channels"`
-	MinSeverity    string    `json:"min_severity"`
-	RepeatInterval string    `json:"repeat_interval"`
-	Enabled        bool      `json:"enabled"`
-	Kinds          []string  `json:"kinds"`
-	Hosts          []string  `json:"hosts"`
-	Tags           []string  `json:"tags"`
-	Repositories   []string  `json:"repositories"`
-	MaxAge         string    `json:"max_age,omitempty"`
-	After          string    `json:"after,omitempty"`
-	Intervals      int       `json:"intervals,omitempty"`
-	ManagedBy      string    `json:"managed_by"`
-	CreatedAt      time.Time `json:"created_at"`
-	UpdatedAt      time.Time `json:"updated_at"`
-}
+type alertRuleJSON = apijson.AlertRule
 
 func toAlertRuleJSON(r store.AlertRule) alertRuleJSON {
 	out := alertRuleJSON{
@@ -325,30 +308,7 @@ func (a *API) deleteAlertRule(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-type alertJSON struct {
-	ID             string     `json:"id"`
-	RuleID         string     `json:"rule_id"`
-	Rule           string     `json:"rule"`
-	Kind           string     `json:"kind"`
-	Severity       string     `json:"severity"`
-	Status         string     `json:"status"`
-	Fingerprint    string     `json:"fingerprint"`
-	HostID         string     `json:"host_id"`
-	Host           string     `json:"host"`
-	JobID          string     `json:"job_id"`
-	RepositoryID   string     `json:"repository_id"`
-	Repository     string     `json:"repository"`
-	Title          string     `json:"title"`
-	Body           string     `json:"body"`
-	Occurrences    int        `json:"occurrences"`
-	CreatedAt      time.Time  `json:"created_at"`
-	UpdatedAt      time.Time  `json:"updated_at"`
-	AcknowledgedBy string     `json:"acknowledged_by"`
-	AcknowledgedAt *time.Time `json:"acknowledged_at"`
-	ResolvedBy     string     `json:"resolved_by"`
-	ResolvedAt     *time.Time `json:"resolved_at"`
-	LastNotifiedAt *time.Time `json:"last_notified_at"`
-}
+type alertJSON = apijson.Alert
 
 func toAlertJSON(al store.Alert) alertJSON {
 	return alertJSON{

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/restic-manager/restic-manager/core/api/apijson"
 	"github.com/restic-manager/restic-manager/core/hookspec"
 	"github.com/restic-manager/restic-manager/core/store"
 	"github.com/restic-manager/restic-manager/internal/timing"
@@ -39,13 +40,7 @@ func (a *API) hookRoutes() []route {
 	}
 }
 
-// hookJSON is a hook as the API takes and shows it. timeout is a duration
-// ("30s", "5m"; default 5m).
-type hookJSON struct {
-	Command        string `json:"command"`
-	Timeout        string `json:"timeout,omitempty"`
-	TimeoutSeconds int64  `json:"timeout_seconds,omitempty"`
-}
+type hookJSON = apijson.Hook
 
 // hooksJSON is a pair of hooks; null is none.
 type hooksJSON struct {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/gorilla/mux"
 
+	"github.com/restic-manager/restic-manager/core/api/apijson"
 	"github.com/restic-manager/restic-manager/core/auth"
 	"github.com/restic-manager/restic-manager/core/store"
 	"github.com/restic-manager/restic-manager/internal/timing"
@@ -60,85 +61,13 @@ func (a *API) scheduleRoutes() []route {
 	}
 }
 
-// retentionJSON is a forget policy as the API takes and shows it.
-type retentionJSON struct {
-	KeepLast    int      `json:"keep_last,omitempty"`
-	KeepHourly  int      `json:"keep_hourly,omitempty"`
-	KeepDaily   int      `json:"keep_daily,omitempty"`
-	KeepWeekly  int      `json:"keep_weekly,omitempty"`
-	KeepMonthly int      `json:"keep_monthly,omitempty"`
-	KeepYearly  int      `json:"keep_yearly,omitempty"`
-	KeepWithin  string   `json:"keep_within,omitempty"`
-	KeepTags    []string `json:"keep_tags,omitempty"`
-	GroupBy     string   `json:"group_by,omitempty"`
-}
-
-// scheduleRunJSON is the newest run of a schedule.
-type scheduleRunJSON struct {
-	JobID      string     `json:"job_id"`
-	HostID     string     `json:"host_id"`
-	Status     string     `json:"status"`
-	StartedAt  *time.Time `json:"started_at"`
-	FinishedAt *time.Time `json:"finished_at"`
-	Error      string     `json:"error"`
-}
-
-// scheduleJSON is a schedule as the API shows it. next_run is when the
-// schedule is next due by its cron expression or interval, before the
-// agent adds its jitter; null while disabled.
-type scheduleJSON struct {
-	ID               string           `json:"id"`
-	Name             string           `json:"name"`
-	HostID           *string          `json:"host_id"`
-	Host             string           `json:"host"`
-	HostTag          *string          `json:"host_tag"`
-	Repository       string           `json:"repository"`
-	RepositoryID     string           `json:"repository_id"`
-	Kind             string           `json:"kind"`
-	Paths            []string         `json:"paths"`
-	Excludes         []string         `json:"excludes"`
-	ExcludeFiles     []string         `json:"exclude_files"`
-	ExcludeIfPresent []string         `json:"exclude_if_present"`
-	ExcludeCaches    bool             `json:"exclude_caches"`
-	Tags             []string         `json:"tags"`
-	OneFileSystem    bool             `json:"one_file_system"`
-	Cron             *string          `json:"cron"`
-	Every            *string          `json:"every"`
-	EverySeconds     *int64           `json:"every_seconds"`
-	Timezone         string           `json:"timezone"`
-	Jitter           string           `json:"jitter"`
-	JitterSeconds    int64            `json:"jitter_seconds"`
-	CatchUp          bool             `json:"catch_up"`
-	LimitUploadKiB   int64            `json:"limit_upload_kib"`
-	LimitDownloadKiB int64            `json:"limit_download_kib"`
-	Retention        *retentionJSON   `json:"retention"`
-	Prune            bool             `json:"prune"`
-	Enabled          bool             `json:"enabled"`
-	ManagedBy        string           `json:"managed_by"`
-	CreatedAt        time.Time        `json:"created_at"`
-	UpdatedAt        time.Time        `json:"updated_at"`
-	NextRun          *time.Time       `json:"next_run"`
-	LastRun          *scheduleRunJSON `json:"last_run"`
-	LastSuccessAt    *time.Time       `json:"last_success_at"`
-	// CopyTo is the secondary repository's name (CopyToID its id), null
-	// without one.
-	CopyTo   *string `json:"copy_to"`
-	CopyToID *string `json:"copy_to_id"`
-	// Stale says the schedule's last success (or, before its first, its
-	// creation) is older than twice its interval.
-	Stale bool `json:"stale"`
-	// HasHooks says the schedule has hooks of its own; PreHook and
-	// PostHook show them, to admins only.
-	HasHooks bool `json:"has_hooks"`
-	// ReadDataSubset is a check schedule's --read-data-subset.
-	ReadDataSubset string    `json:"read_data_subset"`
-	PreHook        *hookJSON `json:"pre_hook,omitempty"`
-	PostHook       *hookJSON `json:"post_hook,omitempty"`
-	// PruneKey is the key the schedule's step that removes data runs
-	// with: "admin", "default", or null when it removes none
-	// (schedule_prunekey.go).
-	PruneKey *string `json:"prune_key"`
-}
+// The schedule objects the API shows (package apijson, shared with the UI
+// and the CLI).
+type (
+	retentionJSON   = apijson.Retention
+	scheduleRunJSON = apijson.ScheduleRun
+	scheduleJSON    = apijson.Schedule
+)
 
 func emptyIfNil(v []string) []string {
 	if v == nil {

@@ -10,48 +10,17 @@ import (
 	"time"
 
 	"github.com/restic-manager/restic-manager/core/alert/rule"
+	"github.com/restic-manager/restic-manager/core/api/apijson"
 )
 
 // alertItem is the API's alert object, as far as tables need it.
 type alertItem struct {
-	ID          string     `json:"id"`
-	Rule        string     `json:"rule"`
-	Kind        string     `json:"kind"`
-	Severity    string     `json:"severity"`
-	Status      string     `json:"status"`
-	HostID      string     `json:"host_id"`
-	Host        string     `json:"host"`
-	JobID       string     `json:"job_id"`
-	Repository  string     `json:"repository"`
-	Title       string     `json:"title"`
-	Body        string     `json:"body"`
-	Occurrences int        `json:"occurrences"`
-	CreatedAt   *time.Time `json:"created_at"`
-	UpdatedAt   *time.Time `json:"updated_at"`
-	AckedBy     string     `json:"acknowledged_by"`
-	AckedAt     *time.Time `json:"acknowledged_at"`
-	ResolvedBy  string     `json:"resolved_by"`
-	ResolvedAt  *time.Time `json:"resolved_at"`
-	NotifiedAt  *time.Time `json:"last_notified_at"`
+	apijson.Alert
 }
 
 // alertRuleItem is the API's alert rule object.
 type alertRuleItem struct {
-	ID             string   `json:"id"`
-	Name           string   `json:"name"`
-	On             string   `json:"on"`
-	Channels       []string `json:"channels"`
-	MinSeverity    string   `json:"min_severity"`
-	RepeatInterval string   `json:"repeat_interval"`
-	Enabled        bool     `json:"enabled"`
-	Kinds          []string `json:"kinds"`
-	Hosts          []string `json:"hosts"`
-	Tags           []string `json:"tags"`
-	Repositories   []string `json:"repositories"`
-	MaxAge         string   `json:"max_age"`
-	After          string   `json:"after"`
-	Intervals      int      `json:"intervals"`
-	ManagedBy      string   `json:"managed_by"`
+	apijson.AlertRule
 }
 
 // filters sums up a rule's filters and thresholds in one cell.
@@ -132,7 +101,7 @@ Example:
 			return listN(ctx, a, "/alerts", query, *limit, func(alerts []alertItem, more bool) error {
 				t := newTable(env.Stdout, "ID", "STATUS", "SEVERITY", "RULE", "HOST", "TITLE", "CREATED", "COUNT")
 				for _, al := range alerts {
-					t.row(al.ID, al.Status, al.Severity, al.Rule, al.Host, al.Title, fmtTime(al.CreatedAt), strconv.Itoa(al.Occurrences))
+					t.row(al.ID, al.Status, al.Severity, al.Rule, al.Host, al.Title, fmtTime(&al.CreatedAt), strconv.Itoa(al.Occurrences))
 				}
 				if err := t.flush(); err != nil {
 					return err
@@ -179,9 +148,9 @@ Example:
 					{"Repository", al.Repository},
 					{"Job", al.JobID},
 					{"Occurrences", strconv.Itoa(al.Occurrences)},
-					{"Created", fmtTime(al.CreatedAt)},
-					{"Last notified", fmtTime(al.NotifiedAt)},
-					{"Acknowledged", byAt(al.AckedBy, al.AckedAt)},
+					{"Created", fmtTime(&al.CreatedAt)},
+					{"Last notified", fmtTime(al.LastNotifiedAt)},
+					{"Acknowledged", byAt(al.AcknowledgedBy, al.AcknowledgedAt)},
 					{"Resolved", byAt(al.ResolvedBy, al.ResolvedAt)},
 				}); err != nil {
 					return err

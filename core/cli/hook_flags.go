@@ -6,6 +6,7 @@ import (
 	"io"
 	"strings"
 
+	"github.com/restic-manager/restic-manager/core/api/apijson"
 	"github.com/restic-manager/restic-manager/internal/timing"
 )
 
@@ -17,17 +18,11 @@ type hookFlags struct {
 	pre, post, timeout string
 }
 
-// hookSpec is one hook as the API shows it.
-type hookSpec struct {
-	Command string `json:"command"`
-	Timeout string `json:"timeout"`
-}
-
 // hookPair is a schedule's or a host's hooks as the API shows them; nil is
 // none (or, on a schedule, not shown: hooks are shown to admins only).
 type hookPair struct {
-	PreHook  *hookSpec `json:"pre_hook"`
-	PostHook *hookSpec `json:"post_hook"`
+	PreHook  *apijson.Hook `json:"pre_hook"`
+	PostHook *apijson.Hook `json:"post_hook"`
 }
 
 const hookFlagsHelp = `Hooks (admin token; see docs/hooks.md):
@@ -105,7 +100,7 @@ func (f *hookFlags) apply(set map[string]bool, body map[string]any, current *hoo
 
 // hookSummary is one hook in a "show" line: its first line, how many
 // more there are, and its timeout.
-func hookSummary(h *hookSpec) string {
+func hookSummary(h *apijson.Hook) string {
 	if h == nil {
 		return "none"
 	}
@@ -122,7 +117,7 @@ func writeHooks(w io.Writer, p hookPair) error {
 	var b strings.Builder
 	for _, x := range []struct {
 		name string
-		h    *hookSpec
+		h    *apijson.Hook
 	}{{"Pre-hook", p.PreHook}, {"Post-hook", p.PostHook}} {
 		if x.h == nil {
 			fmt.Fprintf(&b, "%s: none\n", x.name)

@@ -2,64 +2,24 @@ package cli
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/url"
 	"slices"
 	"strconv"
 	"strings"
-	"time"
+
+	"github.com/restic-manager/restic-manager/core/api/apijson"
 )
 
-// schedule is the API's schedule object, as far as the CLI shows it.
+// schedule is the API's schedule object, with how the CLI shows it.
 type schedule struct {
-	ID               string          `json:"id"`
-	Name             string          `json:"name"`
-	HostID           *string         `json:"host_id"`
-	Host             string          `json:"host"`
-	HostTag          *string         `json:"host_tag"`
-	Repository       string          `json:"repository"`
-	Kind             string          `json:"kind"`
-	Paths            []string        `json:"paths"`
-	Excludes         []string        `json:"excludes"`
-	ExcludeFiles     []string        `json:"exclude_files"`
-	ExcludeIfPresent []string        `json:"exclude_if_present"`
-	ExcludeCaches    bool            `json:"exclude_caches"`
-	Tags             []string        `json:"tags"`
-	OneFileSystem    bool            `json:"one_file_system"`
-	Cron             *string         `json:"cron"`
-	Every            *string         `json:"every"`
-	Timezone         string          `json:"timezone"`
-	Jitter           string          `json:"jitter"`
-	CatchUp          bool            `json:"catch_up"`
-	LimitUploadKiB   int64           `json:"limit_upload_kib"`
-	LimitDownloadKiB int64           `json:"limit_download_kib"`
-	Retention        json.RawMessage `json:"retention"`
-	Prune            bool            `json:"prune"`
-	Enabled          bool            `json:"enabled"`
-	ManagedBy        string          `json:"managed_by"`
-	NextRun          *time.Time      `json:"next_run"`
-	LastRun          *struct {
-		JobID      string     `json:"job_id"`
-		Status     string     `json:"status"`
-		FinishedAt *time.Time `json:"finished_at"`
-		Error      string     `json:"error"`
-	} `json:"last_run"`
-	LastSuccessAt *time.Time `json:"last_success_at"`
-	CopyTo        *string    `json:"copy_to"`
-	Stale         bool       `json:"stale"`
-	CreatedAt     *time.Time `json:"created_at"`
-	UpdatedAt     *time.Time `json:"updated_at"`
-	PruneKey      *string    `json:"prune_key"` // admin, default, or null: it removes no data
-	HasHooks      bool       `json:"has_hooks"`
-	PreHook       *hookSpec  `json:"pre_hook"` // shown to admins only
-	PostHook      *hookSpec  `json:"post_hook"`
+	apijson.Schedule
 }
 
 // hook is one of the schedule's hooks in a "show" line; an admin sees the
 // command, others that there is one.
-func (s schedule) hook(h *hookSpec) string {
+func (s schedule) hook(h *apijson.Hook) string {
 	if h == nil && s.HasHooks && s.PreHook == nil && s.PostHook == nil {
 		return "set (shown to admins)"
 	}
@@ -108,15 +68,30 @@ func (s schedule) last() string {
 
 // retention renders the policy as restic's flags.
 func (s schedule) retention() string {
-	var r map[string]any
-	if json.Unmarshal(s.Retention, &r) != nil || len(r) == 0 {
+	r := s.Retention
+	if r == nil {
 		return ""
 	}
 	var parts []string
-	for _, k := range []string{"keep_last", "keep_hourly", "keep_daily", "keep_weekly", "keep_monthly", "keep_yearly", "keep_within", "keep_tags", "group_by"} {
-		if v, ok := r[k]; ok {
-			parts = append(parts, "--"+strings.ReplaceAll(k, "_", "-")+" "+strings.Trim(fmt.Sprint(v), "[]"))
+	for _, k := range []struct {
+		flag string
+		n    int
+	}{{"last", r.KeepLast}, {"hourly", r.KeepHourly}, {"daily", r.KeepDaily}, {"weekly", r.KeepWeekly}, {"monthly", r.KeepMonthly}, {"yearly", r.KeepYearly}} {
+		if k.n != 0 {
+			parts = append(parts, fmt.Sprintf("--keep-%s %d", k.flag, k.n))
 		}
+	}
+	if r.KeepWithin != "" {
+		parts = append(parts, "--keep-within "+r.KeepWithin)
+	}
+	if len(r.KeepTags) > 0 {
+		parts = append(parts, "--keep-tags "+strings.Join(r.KeepTags, " "))
+	}
+	if r.GroupBy != "" {
+		parts = append(parts, "--group-by "+r.GroupBy)
+	}
+	if len(parts) == 0 {
+		return ""
 	}
 	if s.Prune {
 		parts = append(parts, "--prune")
@@ -173,8 +148,8 @@ func (s schedule) fields() [][2]string {
 		{"Last success", lastSuccess},
 		{"Stale", yesNo(s.Stale)},
 		{"Managed by", s.ManagedBy},
-		{"Created", fmtTime(s.CreatedAt)},
-		{"Updated", fmtTime(s.UpdatedAt)},
+		{"Created", fmtTime(&s.CreatedAt)},
+		{"Updated", fmtTime(&s.UpdatedAt)},
 	}
 }
 

@@ -6,11 +6,11 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/gorilla/mux"
 
 	"github.com/restic-manager/restic-manager/core/api"
+	"github.com/restic-manager/restic-manager/core/api/apijson"
 )
 
 // alertsPerPage is how many alerts one page of /alerts shows.
@@ -29,24 +29,7 @@ func (u *UI) alertRoutes() []uiRoute {
 
 // alertItem is an alert as the API answers it.
 type alertItem struct {
-	ID             string     `json:"id"`
-	Rule           string     `json:"rule"`
-	Kind           string     `json:"kind"`
-	Severity       string     `json:"severity"`
-	Status         string     `json:"status"`
-	HostID         string     `json:"host_id"`
-	Host           string     `json:"host"`
-	JobID          string     `json:"job_id"`
-	Repository     string     `json:"repository"`
-	Title          string     `json:"title"`
-	Body           string     `json:"body"`
-	Occurrences    int        `json:"occurrences"`
-	CreatedAt      time.Time  `json:"created_at"`
-	UpdatedAt      time.Time  `json:"updated_at"`
-	AcknowledgedBy string     `json:"acknowledged_by"`
-	AcknowledgedAt *time.Time `json:"acknowledged_at"`
-	ResolvedBy     string     `json:"resolved_by"`
-	ResolvedAt     *time.Time `json:"resolved_at"`
+	apijson.Alert
 }
 
 // Open reports whether the alert still waits for someone.
@@ -65,21 +48,7 @@ func (a alertItem) ResolvedByText() string {
 
 // alertRuleItem is an alert rule as the API answers it.
 type alertRuleItem struct {
-	ID             string   `json:"id"`
-	Name           string   `json:"name"`
-	On             string   `json:"on"`
-	Channels       []string `json:"channels"`
-	MinSeverity    string   `json:"min_severity"`
-	RepeatInterval string   `json:"repeat_interval"`
-	Enabled        bool     `json:"enabled"`
-	Kinds          []string `json:"kinds"`
-	Hosts          []string `json:"hosts"`
-	Tags           []string `json:"tags"`
-	Repositories   []string `json:"repositories"`
-	MaxAge         string   `json:"max_age"`
-	After          string   `json:"after"`
-	Intervals      int      `json:"intervals"`
-	ManagedBy      string   `json:"managed_by"`
+	apijson.AlertRule
 }
 
 // Filters describes what narrows the rule, for the list; "" when nothing.

@@ -8,6 +8,8 @@ import (
 	"testing"
 
 	"github.com/chromedp/chromedp"
+
+	"github.com/restic-manager/restic-manager/core/api/apijson"
 )
 
 // Hooks in Chromium with the real server, agent and restic: an admin sets
@@ -79,8 +81,8 @@ func TestBrowserHostDefaultHooksAndScheduleHooks(t *testing.T) {
 		// The page had no flash before: the saved page has one.
 		chromedp.WaitVisible(css(`#flash p`)))
 	var s struct {
-		PreHook  *scheduleHook `json:"pre_hook"`
-		PostHook *scheduleHook `json:"post_hook"`
+		PreHook  *apijson.Hook `json:"pre_hook"`
+		PostHook *apijson.Hook `json:"post_hook"`
 	}
 	r.api(http.MethodGet, "/api/v1/schedules/"+sched.ID, nil, http.StatusOK, &s)
 	if s.PreHook != nil || s.PostHook == nil || s.PostHook.Command != "echo schedule post-hook\necho \"status: $RM_JOB_STATUS\"" {

@@ -9,6 +9,7 @@ import (
 	"github.com/gorilla/mux"
 
 	"github.com/restic-manager/restic-manager/core/api"
+	"github.com/restic-manager/restic-manager/core/api/apijson"
 )
 
 // A host's default hooks on its page (overview tab): the pre- and
@@ -77,8 +78,8 @@ func (f hostHooksForm) hooksBody() map[string]any {
 
 // hostHooksAPI is GET /api/v1/hosts/{id}/hooks.
 type hostHooksAPI struct {
-	PreHook  *scheduleHook `json:"pre_hook"`
-	PostHook *scheduleHook `json:"post_hook"`
+	PreHook  *apijson.Hook `json:"pre_hook"`
+	PostHook *apijson.Hook `json:"post_hook"`
 }
 
 func hostHooksPath(id string) string { return "/api/v1/hosts/" + url.PathEscape(id) + "/hooks" }

@@ -8,11 +8,11 @@ import (
 	"net/url"
 	"slices"
 	"strings"
-	"time"
 
 	"github.com/gorilla/mux"
 
 	"github.com/restic-manager/restic-manager/core/api"
+	"github.com/restic-manager/restic-manager/core/api/apijson"
 )
 
 // scheduleRoutes are the schedule list, the editor, delete with its
@@ -32,97 +32,10 @@ func (u *UI) scheduleRoutes() []uiRoute {
 	}
 }
 
-// scheduleRetention is a retention policy as the schedule API shows it.
-type scheduleRetention struct {
-	KeepLast    int      `json:"keep_last"`
-	KeepHourly  int      `json:"keep_hourly"`
-	KeepDaily   int      `json:"keep_daily"`
-	KeepWeekly  int      `json:"keep_weekly"`
-	KeepMonthly int      `json:"keep_monthly"`
-	KeepYearly  int      `json:"keep_yearly"`
-	KeepWithin  string   `json:"keep_within"`
-	KeepTags    []string `json:"keep_tags"`
-	GroupBy     string   `json:"group_by"`
-}
-
-// Text is the policy in words: "last 3, daily 7, within 1y".
-func (r *scheduleRetention) Text() string {
-	if r == nil {
-		return ""
-	}
-	var parts []string
-	for _, k := range []struct {
-		label string
-		n     int
-	}{{"last", r.KeepLast}, {"hourly", r.KeepHourly}, {"daily", r.KeepDaily}, {"weekly", r.KeepWeekly}, {"monthly", r.KeepMonthly}, {"yearly", r.KeepYearly}} {
-		if k.n > 0 {
-			parts = append(parts, fmt.Sprintf("%s %d", k.label, k.n))
-		}
-	}
-	if r.KeepWithin != "" {
-		parts = append(parts, "within "+r.KeepWithin)
-	}
-	if len(r.KeepTags) > 0 {
-		parts = append(parts, "tagged "+strings.Join(r.KeepTags, ","))
-	}
-	return strings.Join(parts, ", ")
-}
-
-// scheduleRun is a schedule's newest run.
-type scheduleRun struct {
-	JobID      string     `json:"job_id"`
-	HostID     string     `json:"host_id"`
-	Status     string     `json:"status"`
-	StartedAt  *time.Time `json:"started_at"`
-	FinishedAt *time.Time `json:"finished_at"`
-	Error      string     `json:"error"`
-}
-
-// scheduleItem is a schedule as the schedule API answers it. Stale is nil
-// while the API does not report it.
+// scheduleItem is a schedule as the schedule API answers it, with what
+// the pages say of it.
 type scheduleItem struct {
-	ID               string             `json:"id"`
-	Name             string             `json:"name"`
-	HostID           *string            `json:"host_id"`
-	Host             string             `json:"host"`
-	HostTag          *string            `json:"host_tag"`
-	Repository       string             `json:"repository"`
-	RepositoryID     string             `json:"repository_id"`
-	Kind             string             `json:"kind"`
-	Paths            []string           `json:"paths"`
-	Excludes         []string           `json:"excludes"`
-	ExcludeFiles     []string           `json:"exclude_files"`
-	ExcludeIfPresent []string           `json:"exclude_if_present"`
-	ExcludeCaches    bool               `json:"exclude_caches"`
-	Tags             []string           `json:"tags"`
-	OneFileSystem    bool               `json:"one_file_system"`
-	Cron             *string            `json:"cron"`
-	Every            *string            `json:"every"`
-	Timezone         string             `json:"timezone"`
-	Jitter           string             `json:"jitter"`
-	JitterSeconds    int64              `json:"jitter_seconds"`
-	CatchUp          bool               `json:"catch_up"`
-	LimitUploadKiB   int64              `json:"limit_upload_kib"`
-	LimitDownloadKiB int64              `json:"limit_download_kib"`
-	Retention        *scheduleRetention `json:"retention"`
-	Prune            bool               `json:"prune"`
-	Enabled          bool               `json:"enabled"`
-	ManagedBy        string             `json:"managed_by"`
-	NextRun          *time.Time         `json:"next_run"`
-	LastRun          *scheduleRun       `json:"last_run"`
-	LastSuccessAt    *time.Time         `json:"last_success_at"`
-	Stale            *bool              `json:"stale"`
-	CopyTo           *string            `json:"copy_to"`
-	ReadDataSubset   string             `json:"read_data_subset"`
-	HasHooks         bool               `json:"has_hooks"`
-	PreHook          *scheduleHook      `json:"pre_hook"`
-	PostHook         *scheduleHook      `json:"post_hook"`
-}
-
-// scheduleHook is a pre or post hook as the API shows it to admins.
-type scheduleHook struct {
-	Command string `json:"command"`
-	Timeout string `json:"timeout"`
+	apijson.Schedule
 }
 
 // Target is who the schedule runs on, for people.
@@ -151,13 +64,9 @@ func (s scheduleItem) When() string {
 	return out
 }
 
-// StaleWord says whether the schedule is stale, in words; "" while the API
-// does not say.
+// StaleWord says whether the schedule is stale, in words.
 func (s scheduleItem) StaleWord() string {
-	switch {
-	case s.Stale == nil:
-		return ""
-	case *s.Stale:
+	if s.Stale {
 		return "stale"
 	}
 	return "on time"
