@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"runtime"
 	"slices"
 	"strconv"
@@ -464,7 +465,9 @@ func (r *rig) checkSecrets() {
 	}
 }
 
-// lockFiles lists restic's lock files in the repository.
+// lockFiles lists restic's lock files in the repository: files named by
+// their 64-hex-digit id. A restic killed while writing one can leave a
+// "<id>-tmp-<n>" file of its local backend behind, which is no lock.
 func (r *rig) lockFiles() []string {
 	r.t.Helper()
 	ents, err := os.ReadDir(filepath.Join(r.repoDir, "locks"))
@@ -473,10 +476,14 @@ func (r *rig) lockFiles() []string {
 	}
 	var out []string
 	for _, e := range ents {
-		out = append(out, e.Name())
+		if lockName.MatchString(e.Name()) {
+			out = append(out, e.Name())
+		}
 	}
 	return out
 }
+
+var lockName = regexp.MustCompile(`^[0-9a-f]{64}$`)
 
 // resticPIDs lists the live restic processes working on the rig's
 // repository (RESTIC_REPOSITORY in their environment).
